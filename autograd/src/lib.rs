@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod gradcheck;
+pub mod ops;
+pub mod optim;
+mod params;
+mod tape;
+
+pub use mclrec_tensor::{Element, Tensor};
+pub use optim::{Adam, Optimizer, Sgd};
+pub use params::{GroupId, Param, ParamId, ParamStore};
+pub use tape::{Backward, GradSink, Gradients, NodeId, Tape, Var};

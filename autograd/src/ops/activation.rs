@@ -1,0 +1,121 @@
+//! Elementwise functions: `exp`, `ln`, `sqrt`, GELU (erf form), ReLU, `clamp_min`.
+//!
+//! | op | forward | backward `dx` |
+//! |---|---|---|
+//! | `exp` | `y = e^x` | `g y` |
+//! | `ln` | `y = ln x` | `g / x` |
+//! | `sqrt` | `y = sqrt x` | `g / (2 y)` |
+//! | `gelu` | `x/2 (1 + erf(x/sqrt 2))` | `g (Phi(x) + x phi(x))` |
+//! | `clamp_min(c)` | `max(x, c)` | `g [x > c]` |
+//! | `relu` | `clamp_min(0)` | `g [x > 0]` |
+//!
+//! PyTorch: `exp`, `log`, `sqrt`, `F.gelu` (default, erf), `clamp(min=c)`, `relu`.
+
+use mclrec_tensor::{Element, Tensor};
+
+use crate::{Backward, GradSink, NodeId, Var};
+
+enum Kind<E> {
+    Exp,
+    Ln,
+    Sqrt,
+    Gelu,
+    ClampMin(E),
+}
+
+struct UnaryBackward<E: Element> {
+    x: NodeId,
+    x_val: Tensor<E>,
+    y_val: Tensor<E>,
+    kind: Kind<E>,
+}
+
+impl<E: Element> Backward<E> for UnaryBackward<E> {
+    fn backward(&self, g: &Tensor<E>, grads: &mut GradSink<'_, E>) {
+        let gx = match self.kind {
+            Kind::Exp => g.mul(&self.y_val),
+            Kind::Ln => g.div(&self.x_val),
+            Kind::Sqrt => g.div(&self.y_val.mul_scalar(E::from_f64(2.0))),
+            Kind::Gelu => self.x_val.gelu_backward(g),
+            Kind::ClampMin(c) => g.mul(&self.x_val.gt_scalar(c)),
+        };
+        grads.add(self.x, gx);
+    }
+}
+
+impl<'t, E: Element> Var<'t, E> {
+    fn unary_op(self, kind: Kind<E>) -> Var<'t, E> {
+        let x_val = self.value();
+        let y_val = match kind {
+            Kind::Exp => x_val.exp(),
+            Kind::Ln => x_val.ln(),
+            Kind::Sqrt => x_val.sqrt(),
+            Kind::Gelu => x_val.gelu(),
+            Kind::ClampMin(c) => x_val.clamp_min(c),
+        };
+        let y = y_val.clone();
+        self.tape.record(y, &[self], || Box::new(UnaryBackward { x: self.node(), x_val, y_val, kind }))
+    }
+
+    /// `e^x`.
+    pub fn exp(self) -> Var<'t, E> {
+        self.unary_op(Kind::Exp)
+    }
+    /// Natural logarithm.
+    pub fn ln(self) -> Var<'t, E> {
+        self.unary_op(Kind::Ln)
+    }
+    /// Square root.
+    pub fn sqrt(self) -> Var<'t, E> {
+        self.unary_op(Kind::Sqrt)
+    }
+    /// GELU, erf form (PyTorch's default `F.gelu`).
+    pub fn gelu(self) -> Var<'t, E> {
+        self.unary_op(Kind::Gelu)
+    }
+    /// `max(x, c)`; the gradient is zero where the clamp is active.
+    pub fn clamp_min(self, c: E) -> Var<'t, E> {
+        self.unary_op(Kind::ClampMin(c))
+    }
+    /// `max(x, 0)`.
+    pub fn relu(self) -> Var<'t, E> {
+        self.clamp_min(E::zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::gradcheck::check_gradients;
+    use crate::gradcheck::strategies::{away_from_zero, shape, tensor};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn grad_exp(s in shape(3), seed in 0u64..1000) {
+            check_gradients(&[tensor(&s, seed, -2.0, 2.0)], |v| v[0].exp()).map_err(TestCaseError::fail)?;
+        }
+        #[test]
+        fn grad_ln(s in shape(3), seed in 0u64..1000) {
+            check_gradients(&[tensor(&s, seed, 0.2, 3.0)], |v| v[0].ln()).map_err(TestCaseError::fail)?;
+        }
+        #[test]
+        fn grad_sqrt(s in shape(3), seed in 0u64..1000) {
+            check_gradients(&[tensor(&s, seed, 0.2, 3.0)], |v| v[0].sqrt()).map_err(TestCaseError::fail)?;
+        }
+        #[test]
+        fn grad_gelu(s in shape(3), seed in 0u64..1000) {
+            check_gradients(&[tensor(&s, seed, -4.0, 4.0)], |v| v[0].gelu()).map_err(TestCaseError::fail)?;
+        }
+        #[test]
+        fn grad_relu(s in shape(3), seed in 0u64..1000) {
+            check_gradients(&[away_from_zero(&s, seed, 1e-3)], |v| v[0].relu()).map_err(TestCaseError::fail)?;
+        }
+        #[test]
+        fn grad_clamp_min(s in shape(3), seed in 0u64..1000) {
+            // The kink is at 0.5: shift values that are away from 0 by 0.5.
+            let x = away_from_zero(&s, seed, 1e-3).add_scalar(0.5);
+            check_gradients(&[x], |v| v[0].clamp_min(0.5)).map_err(TestCaseError::fail)?;
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The one interface every tensor op goes through.
+//!
+//! [`Tensor`]'s methods validate shapes and then call the [`Backend`] of the tensor's
+//! device. The CPU backend ([`crate::cpu::CpuBackend`]) implements every method; a CUDA
+//! backend implements the same trait, so autograd and model code never branch on device.
+
+use rand::RngCore;
+
+use crate::kernels::AdamParams;
+use crate::{Device, DeviceError, Element, Tensor};
+
+/// Elementwise functions of one tensor (with an optional scalar operand).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp<E> {
+    /// `-x`
+    Neg,
+    /// `exp(x)`
+    Exp,
+    /// `ln(x)`
+    Ln,
+    /// `sqrt(x)`
+    Sqrt,
+    /// `tanh(x)`
+    Tanh,
+    /// `erf(x)`
+    Erf,
+    /// `x/2 (1 + erf(x/sqrt 2))`
+    Gelu,
+    /// `max(x, 0)`
+    Relu,
+    /// `1 / x`
+    Recip,
+    /// `x * x`
+    Square,
+    /// `|x|`
+    Abs,
+    /// `x + c`
+    AddScalar(E),
+    /// `x * c`
+    MulScalar(E),
+    /// `max(x, c)`
+    ClampMin(E),
+    /// `min(x, c)`
+    ClampMax(E),
+    /// `1` where `x > c`, else `0`
+    GtScalar(E),
+    /// `x^c`
+    Powf(E),
+}
+
+/// Elementwise functions of two tensors, with NumPy broadcasting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `max(a, b)`
+    Max,
+    /// `min(a, b)`
+    Min,
+}
+
+/// Reductions along one axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// Sum.
+    Sum,
+    /// Arithmetic mean.
+    Mean,
+    /// Maximum.
+    Max,
+    /// Minimum.
+    Min,
+}
+
+/// What a seeded random fill draws.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RandomFill {
+    /// Uniform on `[lo, hi)`.
+    Uniform(f64, f64),
+    /// Normal with this mean and standard deviation.
+    Normal(f64, f64),
+    /// `1` with probability `p`, else `0`.
+    Bernoulli(f64),
+}
+
+/// The operations a device provides. Inputs are already shape-checked by [`Tensor`].
+pub trait Backend<E: Element>: Sync {
+    /// The device this backend computes on.
+    fn device(&self) -> Device;
+    /// Moves host data into a tensor on this device.
+    fn from_vec(&self, data: Vec<E>, shape: &[usize]) -> Tensor<E>;
+    /// Copies a tensor's data back to the host.
+    fn to_vec(&self, x: &Tensor<E>) -> Vec<E>;
+    /// An elementwise function.
+    fn unary(&self, op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E>;
+    /// `gy * gelu'(x)`.
+    fn gelu_backward(&self, x: &Tensor<E>, gy: &Tensor<E>) -> Tensor<E>;
+    /// An elementwise function of two tensors, broadcast to `out_shape`.
+    fn binary(&self, op: BinaryOp, a: &Tensor<E>, b: &Tensor<E>, out_shape: &[usize]) -> Tensor<E>;
+    /// `op(a) @ op(b)` for 2-d operands or batches (`[.., m, k]`); `b` may be 2-d and shared.
+    fn matmul(&self, a: &Tensor<E>, b: &Tensor<E>, trans_a: bool, trans_b: bool) -> Tensor<E>;
+    /// Reduces `axis` away.
+    fn reduce(&self, op: ReduceOp, x: &Tensor<E>, axis: usize) -> Tensor<E>;
+    /// Max (`max = true`) or min along `axis`, with the index of the chosen element (first on ties).
+    fn arg_reduce(&self, max: bool, x: &Tensor<E>, axis: usize) -> (Tensor<E>, Vec<usize>);
+    /// Softmax (or log-softmax) over the last axis.
+    fn softmax(&self, x: &Tensor<E>, log: bool) -> Tensor<E>;
+    /// Layer norm over the last axis: `(y, mean, rstd)`, the statistics one per row.
+    fn layer_norm(&self, x: &Tensor<E>, gamma: &Tensor<E>, beta: &Tensor<E>, eps: E) -> (Tensor<E>, Tensor<E>, Tensor<E>);
+    /// Rows `table[idx[i]]` of a 2-d table: `[idx.len(), cols]`.
+    fn gather_rows(&self, table: &Tensor<E>, idx: &[usize]) -> Tensor<E>;
+    /// The adjoint of `gather_rows`: `out[idx[i]] += src[i]`, `n_rows` rows.
+    fn scatter_add_rows(&self, src: &Tensor<E>, idx: &[usize], n_rows: usize) -> Tensor<E>;
+    /// `torch.gather`: `out[.., j, ..] = x[.., idx[.., j, ..], ..]` along `axis`; `idx` has `out_shape`.
+    fn gather(&self, x: &Tensor<E>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Tensor<E>;
+    /// The adjoint of `gather`: a tensor of `shape` with `src` added at the gathered places.
+    fn scatter_add(&self, src: &Tensor<E>, axis: usize, idx: &[usize], shape: &[usize]) -> Tensor<E>;
+    /// Repeats `x` along broadcast axes to `shape` (a copy).
+    fn broadcast_to(&self, x: &Tensor<E>, shape: &[usize]) -> Tensor<E>;
+    /// Reorders the axes (a copy).
+    fn permute(&self, x: &Tensor<E>, perm: &[usize]) -> Tensor<E>;
+    /// Joins tensors along `axis`.
+    fn concat(&self, xs: &[&Tensor<E>], axis: usize) -> Tensor<E>;
+    /// `len` entries of `axis` from `start` (a copy).
+    fn narrow(&self, x: &Tensor<E>, axis: usize, start: usize, len: usize) -> Tensor<E>;
+    /// Entries of `axis` in the order `idx`.
+    fn index_select(&self, x: &Tensor<E>, axis: usize, idx: &[usize]) -> Tensor<E>;
+    /// `x` with `value` wherever the broadcast `mask` is non-zero.
+    fn masked_fill(&self, x: &Tensor<E>, mask: &Tensor<E>, value: E) -> Tensor<E>;
+    /// The `k` largest entries of each row (last axis), in descending order, with indices.
+    fn topk_rows(&self, x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>);
+    /// A random tensor drawn from `rng` in row-major order.
+    fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E>;
+    /// One Adam step on `p` with moments `m`, `v`, in place.
+    fn adam_step(&self, p: &mut Tensor<E>, g: &Tensor<E>, m: &mut Tensor<E>, v: &mut Tensor<E>, h: &AdamParams);
+}
+
+/// The backend that computes for `device`.
+pub fn backend_for<E: Element>(device: Device) -> &'static dyn Backend<E> {
+    match device {
+        Device::Cpu => &crate::cpu::CpuBackend,
+        // The CUDA backend (issue 7) plugs in here; no CUDA tensor can exist without it.
+        Device::Cuda(_) => unreachable!("CUDA tensors cannot be created without a CUDA backend"),
+    }
+}
+
+/// Whether CUDA device `ordinal` can be used by this build.
+pub(crate) fn cuda_available(_ordinal: usize) -> Result<(), DeviceError> {
+    Err(DeviceError::NoCudaBuild)
+}

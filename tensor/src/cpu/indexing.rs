@@ -1,0 +1,118 @@
+//! Row gather / scatter-add, gather along an axis and its adjoint, per-row top-k.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use rayon::prelude::*;
+
+use crate::shape::split_at_axis;
+use crate::{Element, Tensor};
+
+pub(super) fn gather_rows<E: Element>(table: &Tensor<E>, idx: &[usize]) -> Tensor<E> {
+    let cols = table.shape()[1];
+    let t = table.as_slice();
+    let mut out = vec![E::zero(); idx.len() * cols];
+    for (o, &i) in out.chunks_mut(cols.max(1)).zip(idx) {
+        o.copy_from_slice(&t[i * cols..(i + 1) * cols]);
+    }
+    Tensor::from_vec(out, &[idx.len(), cols])
+}
+
+pub(super) fn scatter_add_rows<E: Element>(src: &Tensor<E>, idx: &[usize], n_rows: usize) -> Tensor<E> {
+    let cols = src.shape()[1];
+    let s = src.as_slice();
+    let mut out = vec![E::zero(); n_rows * cols];
+    for (r, &i) in idx.iter().enumerate() {
+        let dst = &mut out[i * cols..(i + 1) * cols];
+        dst.iter_mut().zip(&s[r * cols..(r + 1) * cols]).for_each(|(d, &v)| *d += v);
+    }
+    Tensor::from_vec(out, &[n_rows, cols])
+}
+
+pub(super) fn gather<E: Element>(x: &Tensor<E>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Tensor<E> {
+    let (outer, len, inner) = split_at_axis(x.shape(), axis);
+    let k = out_shape[axis];
+    let xs = x.as_slice();
+    let mut out = vec![E::zero(); idx.len()];
+    for o in 0..outer {
+        for j in 0..k {
+            for i in 0..inner {
+                let p = (o * k + j) * inner + i;
+                out[p] = xs[(o * len + idx[p]) * inner + i];
+            }
+        }
+    }
+    Tensor::from_vec(out, out_shape)
+}
+
+pub(super) fn scatter_add<E: Element>(src: &Tensor<E>, axis: usize, idx: &[usize], shape: &[usize]) -> Tensor<E> {
+    let (outer, len, inner) = split_at_axis(shape, axis);
+    let k = src.shape()[axis];
+    let s = src.as_slice();
+    let mut out = vec![E::zero(); outer * len * inner];
+    for o in 0..outer {
+        for j in 0..k {
+            for i in 0..inner {
+                let p = (o * k + j) * inner + i;
+                out[(o * len + idx[p]) * inner + i] += s[p];
+            }
+        }
+    }
+    Tensor::from_vec(out, shape)
+}
+
+/// A heap entry ordered so that the heap's top is the worst of the kept `k`.
+struct Entry<E>(E, usize);
+impl<E: Element> PartialEq for Entry<E> {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl<E: Element> Eq for Entry<E> {}
+impl<E: Element> PartialOrd for Entry<E> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<E: Element> Ord for Entry<E> {
+    // "Greater" = worse: a lower value, or the same value at a higher index.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.0.partial_cmp(&self.0).unwrap_or(Ordering::Equal).then(self.1.cmp(&o.1))
+    }
+}
+
+/// The top `k` of one row, best first, into `vals` / `idx` (a size-k heap, O(n log k)).
+pub(crate) fn topk_row<E: Element>(row: &[E], k: usize, vals: &mut [E], idx: &mut [usize]) {
+    let mut heap: BinaryHeap<Entry<E>> = BinaryHeap::with_capacity(k + 1);
+    for (j, &v) in row.iter().enumerate() {
+        if heap.len() < k {
+            heap.push(Entry(v, j));
+        } else if let Some(top) = heap.peek() {
+            if v > top.0 {
+                heap.pop();
+                heap.push(Entry(v, j));
+            }
+        }
+    }
+    let sorted = heap.into_sorted_vec();
+    for (p, e) in sorted.into_iter().enumerate() {
+        vals[p] = e.0;
+        idx[p] = e.1;
+    }
+}
+
+pub(super) fn topk_rows<E: Element>(x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
+    let n = *x.shape().last().unwrap();
+    let rows = if n == 0 { 0 } else { x.numel() / n };
+    let mut vals = vec![E::zero(); rows * k];
+    let mut idx = vec![0usize; rows * k];
+    if k > 0 && rows > 0 {
+        vals.par_chunks_mut(k)
+            .zip(idx.par_chunks_mut(k))
+            .zip(x.as_slice().par_chunks(n))
+            .for_each(|((v, i), r)| topk_row(r, k, v, i));
+    }
+    let mut shape = x.shape().to_vec();
+    *shape.last_mut().unwrap() = k;
+    (Tensor::from_vec(vals, &shape), idx)
+}

@@ -1,0 +1,97 @@
+//! The CPU backend: row-major `Vec` storage, ndarray for layout work, matrixmultiply for
+//! GEMM, rayon across rows and batches, the SIMD kernels of [`crate::kernels`].
+
+mod elementwise;
+mod indexing;
+mod layout;
+mod matmul;
+mod normalise;
+mod random;
+mod reduce;
+
+use rand::RngCore;
+
+use crate::backend::{Backend, BinaryOp, RandomFill, ReduceOp, UnaryOp};
+use crate::kernels::AdamParams;
+use crate::{Device, Element, Tensor};
+
+/// Elementwise work below this many elements stays on one thread.
+pub(crate) const PAR_MIN: usize = 1 << 15;
+
+/// The CPU implementation of [`Backend`].
+pub struct CpuBackend;
+
+impl<E: Element> Backend<E> for CpuBackend {
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
+    fn from_vec(&self, data: Vec<E>, shape: &[usize]) -> Tensor<E> {
+        Tensor::from_vec(data, shape)
+    }
+    fn to_vec(&self, x: &Tensor<E>) -> Vec<E> {
+        x.as_slice().to_vec()
+    }
+    fn unary(&self, op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
+        elementwise::unary(op, x)
+    }
+    fn gelu_backward(&self, x: &Tensor<E>, gy: &Tensor<E>) -> Tensor<E> {
+        elementwise::gelu_backward(x, gy)
+    }
+    fn binary(&self, op: BinaryOp, a: &Tensor<E>, b: &Tensor<E>, out_shape: &[usize]) -> Tensor<E> {
+        elementwise::binary(op, a, b, out_shape)
+    }
+    fn matmul(&self, a: &Tensor<E>, b: &Tensor<E>, ta: bool, tb: bool) -> Tensor<E> {
+        matmul::matmul(a, b, ta, tb)
+    }
+    fn reduce(&self, op: ReduceOp, x: &Tensor<E>, axis: usize) -> Tensor<E> {
+        reduce::reduce(op, x, axis)
+    }
+    fn arg_reduce(&self, max: bool, x: &Tensor<E>, axis: usize) -> (Tensor<E>, Vec<usize>) {
+        reduce::arg_reduce(max, x, axis)
+    }
+    fn softmax(&self, x: &Tensor<E>, log: bool) -> Tensor<E> {
+        normalise::softmax(x, log)
+    }
+    fn layer_norm(&self, x: &Tensor<E>, g: &Tensor<E>, b: &Tensor<E>, eps: E) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
+        normalise::layer_norm(x, g, b, eps)
+    }
+    fn gather_rows(&self, table: &Tensor<E>, idx: &[usize]) -> Tensor<E> {
+        indexing::gather_rows(table, idx)
+    }
+    fn scatter_add_rows(&self, src: &Tensor<E>, idx: &[usize], n_rows: usize) -> Tensor<E> {
+        indexing::scatter_add_rows(src, idx, n_rows)
+    }
+    fn gather(&self, x: &Tensor<E>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Tensor<E> {
+        indexing::gather(x, axis, idx, out_shape)
+    }
+    fn scatter_add(&self, src: &Tensor<E>, axis: usize, idx: &[usize], shape: &[usize]) -> Tensor<E> {
+        indexing::scatter_add(src, axis, idx, shape)
+    }
+    fn broadcast_to(&self, x: &Tensor<E>, shape: &[usize]) -> Tensor<E> {
+        layout::broadcast_to(x, shape)
+    }
+    fn permute(&self, x: &Tensor<E>, perm: &[usize]) -> Tensor<E> {
+        layout::permute(x, perm)
+    }
+    fn concat(&self, xs: &[&Tensor<E>], axis: usize) -> Tensor<E> {
+        layout::concat(xs, axis)
+    }
+    fn narrow(&self, x: &Tensor<E>, axis: usize, start: usize, len: usize) -> Tensor<E> {
+        layout::narrow(x, axis, start, len)
+    }
+    fn index_select(&self, x: &Tensor<E>, axis: usize, idx: &[usize]) -> Tensor<E> {
+        layout::index_select(x, axis, idx)
+    }
+    fn masked_fill(&self, x: &Tensor<E>, mask: &Tensor<E>, value: E) -> Tensor<E> {
+        elementwise::masked_fill(x, mask, value)
+    }
+    fn topk_rows(&self, x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
+        indexing::topk_rows(x, k)
+    }
+    fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E> {
+        random::random(fill, shape, rng)
+    }
+    fn adam_step(&self, p: &mut Tensor<E>, g: &Tensor<E>, m: &mut Tensor<E>, v: &mut Tensor<E>, h: &AdamParams) {
+        E::adam_update(p.as_mut_slice(), g.as_slice(), m.as_mut_slice(), v.as_mut_slice(), h)
+    }
+}

@@ -1,0 +1,95 @@
+//! Portable reference kernels, generic over the element type.
+//!
+//! These are the definitions: the AVX2 kernels are tested against them, and `f64` always
+//! runs them.
+
+use super::AdamParams;
+use crate::Element;
+
+/// `gelu(x) = x/2 * (1 + erf(x / sqrt 2))`.
+pub fn gelu<E: Element>(x: &[E], y: &mut [E]) {
+    let half = E::from_f64(0.5);
+    let inv_sqrt2 = E::from_f64(std::f64::consts::FRAC_1_SQRT_2);
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = half * xi * (E::one() + (xi * inv_sqrt2).erf());
+    }
+}
+
+/// `gx = gy * (Phi(x) + x phi(x))`, the derivative of the erf GELU.
+pub fn gelu_backward<E: Element>(x: &[E], gy: &[E], gx: &mut [E]) {
+    let half = E::from_f64(0.5);
+    let inv_sqrt2 = E::from_f64(std::f64::consts::FRAC_1_SQRT_2);
+    let inv_sqrt_2pi = E::from_f64(0.398_942_280_401_432_7);
+    for ((g, &xi), &gyi) in gx.iter_mut().zip(x).zip(gy) {
+        let cdf = half * (E::one() + (xi * inv_sqrt2).erf());
+        let pdf = (-half * xi * xi).exp() * inv_sqrt_2pi;
+        *g = gyi * (cdf + xi * pdf);
+    }
+}
+
+/// `y = exp(x)`.
+pub fn exp<E: Element>(x: &[E], y: &mut [E]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = xi.exp();
+    }
+}
+
+fn row_max<E: Element>(x: &[E]) -> E {
+    x.iter().copied().fold(E::neg_infinity(), E::max)
+}
+
+/// `y = exp(x - max x) / sum exp(x - max x)`.
+pub fn softmax_row<E: Element>(x: &[E], y: &mut [E]) {
+    let m = row_max(x);
+    let mut s = E::zero();
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = (xi - m).exp();
+        s += *yi;
+    }
+    let inv = E::one() / s;
+    y.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// `y = x - max x - log sum exp(x - max x)`.
+pub fn log_softmax_row<E: Element>(x: &[E], y: &mut [E]) {
+    let m = row_max(x);
+    let s: E = x.iter().map(|&v| (v - m).exp()).sum();
+    let c = m + s.ln();
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = xi - c;
+    }
+}
+
+/// Layer norm of one row with the biased variance (as PyTorch); returns `(mean, rstd)`.
+pub fn layer_norm_row<E: Element>(x: &[E], gamma: &[E], beta: &[E], eps: E, y: &mut [E]) -> (E, E) {
+    let n = E::from_f64(x.len() as f64);
+    let mean = x.iter().copied().sum::<E>() / n;
+    let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<E>() / n;
+    let rstd = E::one() / (var + eps).sqrt();
+    for i in 0..x.len() {
+        y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
+    }
+    (mean, rstd)
+}
+
+/// One step of `torch.optim.Adam` (L2 weight decay added to the gradient, bias-corrected).
+pub fn adam<E: Element>(p: &mut [E], g: &[E], m: &mut [E], v: &mut [E], h: &AdamParams) {
+    let b1 = E::from_f64(h.beta1);
+    let b2 = E::from_f64(h.beta2);
+    // 1 - beta in f64 first (in f32, 1 - 0.999 is off by 5e-5 relative).
+    let b1c = E::from_f64(1.0 - h.beta1);
+    let b2c = E::from_f64(1.0 - h.beta2);
+    let wd = E::from_f64(h.weight_decay);
+    let bc1 = 1.0 - h.beta1.powi(h.step as i32);
+    let bc2 = 1.0 - h.beta2.powi(h.step as i32);
+    let step_size = E::from_f64(h.lr / bc1);
+    let inv_sqrt_bc2 = E::from_f64(1.0 / bc2.sqrt());
+    let eps = E::from_f64(h.eps);
+    for i in 0..p.len() {
+        let gi = g[i] + wd * p[i];
+        m[i] = b1 * m[i] + b1c * gi;
+        v[i] = b2 * v[i] + b2c * gi * gi;
+        let denom = v[i].sqrt() * inv_sqrt_bc2 + eps;
+        p[i] -= step_size * m[i] / denom;
+    }
+}

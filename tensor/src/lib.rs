@@ -1,0 +1,46 @@
+//! # mclrec-tensor
+//!
+//! Dense, row-major `f32` / `f64` tensors for the MCLRec project, small enough to read in an
+//! afternoon. One [`Tensor`] type whatever the [`Device`]; every op validates shapes and then
+//! goes through the device's [`Backend`](backend::Backend), so code above this crate never
+//! branches on device.
+//!
+//! The CPU backend stores a `Vec`, uses [ndarray] for layout changes, [matrixmultiply] for
+//! every matrix product (transposes are strides, not copies), [rayon] across rows and
+//! batches, and explicit AVX2+FMA kernels ([`kernels`]) for GELU, `exp`/softmax, layer norm
+//! and the Adam update, picked at run time with a portable fallback.
+//!
+//! ```
+//! use mclrec_tensor::Tensor;
+//! use rand::SeedableRng;
+//!
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+//! let x = Tensor::<f32>::normal(&[4, 8], 0.0, 1.0, &mut rng);
+//! let w = Tensor::<f32>::normal(&[3, 8], 0.0, 0.02, &mut rng);
+//! let logits = x.matmul_t(&w, false, true);       // x @ w^T: [4, 3]
+//! let p = logits.softmax();
+//! assert_eq!(p.shape(), &[4, 3]);
+//! let (top, cols) = logits.topk_rows(2);          // best 2 classes per row
+//! assert_eq!(top.shape(), &[4, 2]);
+//! assert!(cols.iter().all(|&c| c < 3));
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod backend;
+mod cpu;
+mod device;
+mod element;
+pub mod kernels;
+pub mod shape;
+mod tensor;
+
+pub use backend::{BinaryOp, RandomFill, ReduceOp, UnaryOp};
+pub use cpu::CpuBackend;
+pub use device::{Device, DeviceError};
+pub use element::Element;
+pub use kernels::AdamParams;
+pub use tensor::Tensor;
+
+/// Re-exported so that users seed the same generator the project uses.
+pub use rand_chacha::ChaCha8Rng;

@@ -1,0 +1,556 @@
+//! The [`Tensor`] type: a dense, row-major, immutable array on a device.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rand::RngCore;
+
+use crate::backend::{backend_for, Backend, BinaryOp, RandomFill, ReduceOp, UnaryOp};
+use crate::kernels::AdamParams;
+use crate::shape::{broadcast_shapes, numel};
+use crate::{Device, Element};
+
+/// Where a tensor's elements are kept.
+#[derive(Clone)]
+pub(crate) enum Storage<E> {
+    /// Host memory shared between clones (ops never mutate shared data).
+    Cpu(Arc<Vec<E>>),
+}
+
+/// A dense row-major tensor of `f32` (the default) or `f64` on a [`Device`].
+///
+/// Tensors are values: every op returns a new tensor and cloning is cheap (the storage is
+/// reference-counted). Shape errors are programming errors and panic with both shapes in the
+/// message, as `ndarray` does.
+///
+/// ```
+/// use mclrec_tensor::Tensor;
+/// let a = Tensor::<f32>::from_vec(vec![1., 2., 3., 4., 5., 6.], &[2, 3]);
+/// let b = Tensor::from_vec(vec![1., 0., 0., 1., 1., 1.], &[3, 2]);
+/// let c = a.matmul(&b);                       // [2, 2]
+/// assert_eq!(c.to_vec(), vec![4., 5., 10., 11.]);
+/// let s = c.softmax();                        // rows sum to 1
+/// assert!((s.sum_axis(1).to_vec()[0] - 1.0).abs() < 1e-6);
+/// ```
+#[derive(Clone)]
+pub struct Tensor<E: Element = f32> {
+    shape: Arc<[usize]>,
+    pub(crate) storage: Storage<E>,
+}
+
+impl<E: Element> Tensor<E> {
+    // ---------------------------------------------------------------- construction
+
+    /// A CPU tensor holding `data` in row-major order.
+    ///
+    /// # Panics
+    /// If `data.len()` is not the product of `shape`.
+    pub fn from_vec(data: Vec<E>, shape: &[usize]) -> Self {
+        assert_eq!(
+            data.len(),
+            numel(shape),
+            "Tensor::from_vec: {} values do not fill shape {:?}",
+            data.len(),
+            shape
+        );
+        Tensor { shape: shape.into(), storage: Storage::Cpu(Arc::new(data)) }
+    }
+
+    /// A CPU tensor from `f64` values (handy in tests and examples).
+    pub fn from_f64s(data: &[f64], shape: &[usize]) -> Self {
+        Self::from_vec(data.iter().map(|&v| E::from_f64(v)).collect(), shape)
+    }
+
+    /// A tensor of `shape` with every element `value`.
+    pub fn full(shape: &[usize], value: E) -> Self {
+        Self::from_vec(vec![value; numel(shape)], shape)
+    }
+
+    /// Zeros.
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self::full(shape, E::zero())
+    }
+
+    /// Ones.
+    pub fn ones(shape: &[usize]) -> Self {
+        Self::full(shape, E::one())
+    }
+
+    /// A rank-0 tensor.
+    pub fn scalar(value: E) -> Self {
+        Self::from_vec(vec![value], &[])
+    }
+
+    /// Uniform values on `[lo, hi)` drawn from `rng` (reproducible for a seeded rng).
+    pub fn uniform(shape: &[usize], lo: f64, hi: f64, rng: &mut dyn RngCore) -> Self {
+        backend_for::<E>(Device::Cpu).random(RandomFill::Uniform(lo, hi), shape, rng)
+    }
+
+    /// Normal values with `mean` and `std` drawn from `rng`.
+    pub fn normal(shape: &[usize], mean: f64, std: f64, rng: &mut dyn RngCore) -> Self {
+        backend_for::<E>(Device::Cpu).random(RandomFill::Normal(mean, std), shape, rng)
+    }
+
+    /// A 0/1 mask with `P(1) = p` drawn from `rng`.
+    pub fn bernoulli(shape: &[usize], p: f64, rng: &mut dyn RngCore) -> Self {
+        backend_for::<E>(Device::Cpu).random(RandomFill::Bernoulli(p), shape, rng)
+    }
+
+    /// Wraps an `ndarray` array (copied into row-major order).
+    pub fn from_ndarray(a: ndarray::ArrayD<E>) -> Self {
+        let shape = a.shape().to_vec();
+        let data = if a.is_standard_layout() { a.into_raw_vec_and_offset().0 } else { a.iter().copied().collect() };
+        Self::from_vec(data, &shape)
+    }
+
+    // ---------------------------------------------------------------- inspection
+
+    /// The dimensions.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+
+    /// The device holding the data.
+    pub fn device(&self) -> Device {
+        match &self.storage {
+            Storage::Cpu(_) => Device::Cpu,
+        }
+    }
+
+    fn backend(&self) -> &'static dyn Backend<E> {
+        backend_for(self.device())
+    }
+
+    /// The elements in row-major order, copied to the host.
+    pub fn to_vec(&self) -> Vec<E> {
+        self.backend().to_vec(self)
+    }
+
+    /// The elements as `f64` (handy in tests).
+    pub fn to_f64s(&self) -> Vec<f64> {
+        self.to_vec().into_iter().map(E::as_f64).collect()
+    }
+
+    /// The host slice of a CPU tensor.
+    ///
+    /// # Panics
+    /// If the tensor is not on the CPU.
+    pub fn as_slice(&self) -> &[E] {
+        match &self.storage {
+            Storage::Cpu(d) => d,
+        }
+    }
+
+    /// The mutable host slice of a CPU tensor, copying the data first if it is shared.
+    pub fn as_mut_slice(&mut self) -> &mut [E] {
+        match &mut self.storage {
+            Storage::Cpu(d) => Arc::make_mut(d).as_mut_slice(),
+        }
+    }
+
+    /// The single value of a one-element tensor.
+    ///
+    /// # Panics
+    /// If the tensor has more than one element.
+    pub fn item(&self) -> E {
+        assert_eq!(self.numel(), 1, "Tensor::item on shape {:?}", self.shape());
+        self.to_vec()[0]
+    }
+
+    /// A copy as an `ndarray` array.
+    pub fn to_ndarray(&self) -> ndarray::ArrayD<E> {
+        ndarray::ArrayD::from_shape_vec(self.shape().to_vec(), self.to_vec()).expect("shape matches data")
+    }
+
+    /// The same data seen with another shape of the same size (no copy).
+    ///
+    /// # Panics
+    /// If the element counts differ.
+    pub fn reshape(&self, shape: &[usize]) -> Self {
+        assert_eq!(numel(shape), self.numel(), "reshape {:?} -> {:?}: sizes differ", self.shape(), shape);
+        Tensor { shape: shape.into(), storage: self.storage.clone() }
+    }
+
+    fn axis(&self, axis: usize, what: &str) {
+        assert!(axis < self.rank(), "{what}: axis {axis} out of range for shape {:?}", self.shape());
+    }
+
+    // ---------------------------------------------------------------- elementwise
+
+    /// Applies an elementwise function.
+    pub fn unary(&self, op: UnaryOp<E>) -> Self {
+        self.backend().unary(op, self)
+    }
+
+    /// Applies an elementwise function of two broadcast tensors.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast.
+    pub fn binary(&self, op: BinaryOp, other: &Self) -> Self {
+        let out = broadcast_shapes(self.shape(), other.shape()).unwrap_or_else(|| {
+            panic!("{op:?}: shapes {:?} and {:?} do not broadcast", self.shape(), other.shape())
+        });
+        self.backend().binary(op, self, other, &out)
+    }
+
+    /// `self + other` (broadcasting).
+    pub fn add(&self, other: &Self) -> Self {
+        self.binary(BinaryOp::Add, other)
+    }
+    /// `self - other` (broadcasting).
+    pub fn sub(&self, other: &Self) -> Self {
+        self.binary(BinaryOp::Sub, other)
+    }
+    /// `self * other` (broadcasting).
+    pub fn mul(&self, other: &Self) -> Self {
+        self.binary(BinaryOp::Mul, other)
+    }
+    /// `self / other` (broadcasting).
+    pub fn div(&self, other: &Self) -> Self {
+        self.binary(BinaryOp::Div, other)
+    }
+    /// Elementwise maximum (broadcasting).
+    pub fn maximum(&self, other: &Self) -> Self {
+        self.binary(BinaryOp::Max, other)
+    }
+    /// Elementwise minimum (broadcasting).
+    pub fn minimum(&self, other: &Self) -> Self {
+        self.binary(BinaryOp::Min, other)
+    }
+    /// `self + c`.
+    pub fn add_scalar(&self, c: E) -> Self {
+        self.unary(UnaryOp::AddScalar(c))
+    }
+    /// `self * c`.
+    pub fn mul_scalar(&self, c: E) -> Self {
+        self.unary(UnaryOp::MulScalar(c))
+    }
+    /// `-self`.
+    pub fn neg(&self) -> Self {
+        self.unary(UnaryOp::Neg)
+    }
+    /// `exp`.
+    pub fn exp(&self) -> Self {
+        self.unary(UnaryOp::Exp)
+    }
+    /// Natural logarithm.
+    pub fn ln(&self) -> Self {
+        self.unary(UnaryOp::Ln)
+    }
+    /// Square root.
+    pub fn sqrt(&self) -> Self {
+        self.unary(UnaryOp::Sqrt)
+    }
+    /// Hyperbolic tangent.
+    pub fn tanh(&self) -> Self {
+        self.unary(UnaryOp::Tanh)
+    }
+    /// The error function.
+    pub fn erf(&self) -> Self {
+        self.unary(UnaryOp::Erf)
+    }
+    /// GELU, erf form: `x/2 (1 + erf(x / sqrt 2))`.
+    pub fn gelu(&self) -> Self {
+        self.unary(UnaryOp::Gelu)
+    }
+    /// `grad * gelu'(self)`: the GELU backward product.
+    pub fn gelu_backward(&self, grad: &Self) -> Self {
+        assert_eq!(self.shape(), grad.shape(), "gelu_backward: shapes differ");
+        self.backend().gelu_backward(self, grad)
+    }
+    /// `max(x, 0)`.
+    pub fn relu(&self) -> Self {
+        self.unary(UnaryOp::Relu)
+    }
+    /// `max(x, c)`.
+    pub fn clamp_min(&self, c: E) -> Self {
+        self.unary(UnaryOp::ClampMin(c))
+    }
+    /// `min(x, c)`.
+    pub fn clamp_max(&self, c: E) -> Self {
+        self.unary(UnaryOp::ClampMax(c))
+    }
+    /// `1` where `x > c`, else `0`.
+    pub fn gt_scalar(&self, c: E) -> Self {
+        self.unary(UnaryOp::GtScalar(c))
+    }
+    /// `x * x`.
+    pub fn square(&self) -> Self {
+        self.unary(UnaryOp::Square)
+    }
+    /// `1 / x`.
+    pub fn recip(&self) -> Self {
+        self.unary(UnaryOp::Recip)
+    }
+    /// `x^c`.
+    pub fn powf(&self, c: E) -> Self {
+        self.unary(UnaryOp::Powf(c))
+    }
+
+    // ---------------------------------------------------------------- matmul
+
+    /// Matrix product `self @ other` of `[m, k]` and `[k, n]`, or batched (`[.., m, k]` with
+    /// `[.., k, n]` or a shared `[k, n]`).
+    pub fn matmul(&self, other: &Self) -> Self {
+        self.matmul_t(other, false, false)
+    }
+
+    /// `op(self) @ op(other)` where `op` transposes the last two axes when asked. The
+    /// transpose is a change of strides given to the GEMM, never a copy.
+    pub fn matmul_t(&self, other: &Self, trans_a: bool, trans_b: bool) -> Self {
+        let (ra, rb) = (self.rank(), other.rank());
+        assert!(ra >= 2 && rb >= 2, "matmul needs rank >= 2, got {:?} and {:?}", self.shape(), other.shape());
+        let ka = if trans_a { self.shape()[ra - 2] } else { self.shape()[ra - 1] };
+        let kb = if trans_b { other.shape()[rb - 1] } else { other.shape()[rb - 2] };
+        assert_eq!(
+            ka,
+            kb,
+            "matmul: inner dimensions differ: {:?}{} @ {:?}{}",
+            self.shape(),
+            if trans_a { "^T" } else { "" },
+            other.shape(),
+            if trans_b { "^T" } else { "" }
+        );
+        assert!(
+            rb == 2 || self.shape()[..ra - 2] == other.shape()[..rb - 2],
+            "matmul: batch dimensions differ: {:?} @ {:?}",
+            self.shape(),
+            other.shape()
+        );
+        self.backend().matmul(self, other, trans_a, trans_b)
+    }
+
+    // ---------------------------------------------------------------- reductions
+
+    /// Reduces `axis` away with `op`.
+    pub fn reduce(&self, op: ReduceOp, axis: usize) -> Self {
+        self.axis(axis, "reduce");
+        self.backend().reduce(op, self, axis)
+    }
+    /// Sum along `axis` (the axis is removed).
+    pub fn sum_axis(&self, axis: usize) -> Self {
+        self.reduce(ReduceOp::Sum, axis)
+    }
+    /// Mean along `axis` (the axis is removed).
+    pub fn mean_axis(&self, axis: usize) -> Self {
+        self.reduce(ReduceOp::Mean, axis)
+    }
+    /// Sum along `axis`, keeping it with size 1.
+    pub fn sum_keepdim(&self, axis: usize) -> Self {
+        let mut shape = self.shape().to_vec();
+        shape[axis] = 1;
+        self.sum_axis(axis).reshape(&shape)
+    }
+    /// The sum of all elements, as a rank-0 tensor.
+    pub fn sum_all(&self) -> Self {
+        self.reshape(&[self.numel()]).sum_axis(0)
+    }
+    /// The mean of all elements, as a rank-0 tensor.
+    pub fn mean_all(&self) -> Self {
+        self.reshape(&[self.numel()]).mean_axis(0)
+    }
+    /// The maximum along `axis` and the index of each maximum (first one on ties).
+    pub fn max_axis(&self, axis: usize) -> (Self, Vec<usize>) {
+        self.axis(axis, "max_axis");
+        self.backend().arg_reduce(true, self, axis)
+    }
+    /// The minimum along `axis` and the index of each minimum (first one on ties).
+    pub fn min_axis(&self, axis: usize) -> (Self, Vec<usize>) {
+        self.axis(axis, "min_axis");
+        self.backend().arg_reduce(false, self, axis)
+    }
+    /// Sums a broadcast result back to `shape` (the adjoint of broadcasting).
+    pub fn sum_to_shape(&self, shape: &[usize]) -> Self {
+        if self.shape() == shape {
+            return self.clone();
+        }
+        let lead = self.rank() - shape.len();
+        let mut t = self.clone();
+        for _ in 0..lead {
+            t = t.sum_axis(0);
+        }
+        for (ax, &d) in shape.iter().enumerate() {
+            if d == 1 && t.shape()[ax] != 1 {
+                t = t.sum_keepdim(ax);
+            }
+        }
+        t.reshape(shape)
+    }
+
+    // ---------------------------------------------------------------- normalisation
+
+    /// Softmax over the last axis (max-subtracted, so it never overflows).
+    pub fn softmax(&self) -> Self {
+        assert!(self.rank() >= 1, "softmax of a scalar");
+        self.backend().softmax(self, false)
+    }
+    /// Log-softmax over the last axis.
+    pub fn log_softmax(&self) -> Self {
+        assert!(self.rank() >= 1, "log_softmax of a scalar");
+        self.backend().softmax(self, true)
+    }
+    /// Layer norm over the last axis with affine `gamma`, `beta` (both `[n]`); returns the
+    /// output and the per-row `mean` and `rstd = 1/sqrt(var + eps)` (shape without the last
+    /// axis) that the backward pass needs.
+    pub fn layer_norm(&self, gamma: &Self, beta: &Self, eps: E) -> (Self, Self, Self) {
+        let n = *self.shape().last().expect("layer_norm of a scalar");
+        assert!(gamma.shape() == [n] && beta.shape() == [n], "layer_norm: gamma/beta must be [{n}]");
+        self.backend().layer_norm(self, gamma, beta, eps)
+    }
+
+    // ---------------------------------------------------------------- indexing
+
+    /// Rows of a 2-d table: `[idx.len(), cols]` (an embedding lookup).
+    pub fn gather_rows(&self, idx: &[usize]) -> Self {
+        assert_eq!(self.rank(), 2, "gather_rows needs a 2-d table, got {:?}", self.shape());
+        let rows = self.shape()[0];
+        if let Some(&bad) = idx.iter().find(|&&i| i >= rows) {
+            panic!("gather_rows: index {bad} out of range for {rows} rows");
+        }
+        self.backend().gather_rows(self, idx)
+    }
+    /// `out[idx[i]] += self[i]` into a `[n_rows, cols]` zero tensor (the embedding gradient).
+    pub fn scatter_add_rows(&self, idx: &[usize], n_rows: usize) -> Self {
+        assert_eq!(self.rank(), 2, "scatter_add_rows needs 2-d rows");
+        assert_eq!(self.shape()[0], idx.len(), "scatter_add_rows: one index per row");
+        assert!(idx.iter().all(|&i| i < n_rows), "scatter_add_rows: index out of range");
+        self.backend().scatter_add_rows(self, idx, n_rows)
+    }
+    /// `torch.gather(self, axis, idx)`: `idx` (given with its shape `idx_shape`, equal to
+    /// `self`'s except along `axis`) picks an entry of `axis` for every output element.
+    pub fn gather(&self, axis: usize, idx: &[usize], idx_shape: &[usize]) -> Self {
+        self.axis(axis, "gather");
+        assert_eq!(idx.len(), numel(idx_shape), "gather: index data does not fill its shape");
+        assert_eq!(idx_shape.len(), self.rank(), "gather: index rank differs");
+        for (ax, (&a, &b)) in self.shape().iter().zip(idx_shape).enumerate() {
+            assert!(ax == axis || a == b, "gather: shapes {:?} and {:?} differ off axis", self.shape(), idx_shape);
+        }
+        let n = self.shape()[axis];
+        assert!(idx.iter().all(|&i| i < n), "gather: index out of range for axis of {n}");
+        self.backend().gather(self, axis, idx, idx_shape)
+    }
+    /// The adjoint of [`Tensor::gather`]: a `shape` tensor of zeros with `self` added at the
+    /// gathered places.
+    pub fn scatter_add(&self, axis: usize, idx: &[usize], shape: &[usize]) -> Self {
+        assert_eq!(idx.len(), self.numel(), "scatter_add: one index per element");
+        self.backend().scatter_add(self, axis, idx, shape)
+    }
+    /// Entries of `axis` in the order `idx` (may repeat).
+    pub fn index_select(&self, axis: usize, idx: &[usize]) -> Self {
+        self.axis(axis, "index_select");
+        let n = self.shape()[axis];
+        assert!(idx.iter().all(|&i| i < n), "index_select: index out of range for axis of {n}");
+        self.backend().index_select(self, axis, idx)
+    }
+    /// `value` wherever the broadcast `mask` is non-zero.
+    pub fn masked_fill(&self, mask: &Self, value: E) -> Self {
+        let out = broadcast_shapes(self.shape(), mask.shape());
+        assert!(
+            out.as_deref() == Some(self.shape()),
+            "masked_fill: mask {:?} does not broadcast to {:?}",
+            mask.shape(),
+            self.shape()
+        );
+        self.backend().masked_fill(self, mask, value)
+    }
+    /// The `k` largest entries of each row (last axis), descending, with their column indices
+    /// (ties: the lower index first). Does not sort whole rows.
+    pub fn topk_rows(&self, k: usize) -> (Self, Vec<usize>) {
+        let n = *self.shape().last().expect("topk of a scalar");
+        assert!(k <= n, "topk_rows: k = {k} > row length {n}");
+        self.backend().topk_rows(self, k)
+    }
+
+    // ---------------------------------------------------------------- layout
+
+    /// Repeats `self` along broadcast axes to `shape` (NumPy rules; a copy).
+    pub fn broadcast_to(&self, shape: &[usize]) -> Self {
+        assert!(
+            broadcast_shapes(self.shape(), shape).as_deref() == Some(shape),
+            "broadcast_to: {:?} does not broadcast to {:?}",
+            self.shape(),
+            shape
+        );
+        if self.shape() == shape {
+            return self.clone();
+        }
+        self.backend().broadcast_to(self, shape)
+    }
+    /// Swaps two axes (a copy).
+    pub fn transpose(&self, a: usize, b: usize) -> Self {
+        let mut perm: Vec<usize> = (0..self.rank()).collect();
+        perm.swap(a, b);
+        self.permute(&perm)
+    }
+    /// Reorders the axes: output axis `i` is input axis `perm[i]` (a copy).
+    pub fn permute(&self, perm: &[usize]) -> Self {
+        let mut seen = vec![false; self.rank()];
+        assert_eq!(perm.len(), self.rank(), "permute: {perm:?} for rank {}", self.rank());
+        for &p in perm {
+            assert!(p < self.rank() && !seen[p], "permute: {perm:?} is not a permutation");
+            seen[p] = true;
+        }
+        self.backend().permute(self, perm)
+    }
+    /// Joins tensors along `axis`; the other axes must agree.
+    pub fn concat(xs: &[&Self], axis: usize) -> Self {
+        assert!(!xs.is_empty(), "concat of nothing");
+        xs[0].axis(axis, "concat");
+        for x in xs {
+            assert_eq!(x.rank(), xs[0].rank(), "concat: ranks differ");
+            for ax in (0..x.rank()).filter(|&a| a != axis) {
+                assert_eq!(x.shape()[ax], xs[0].shape()[ax], "concat: shapes {:?} and {:?}", x.shape(), xs[0].shape());
+            }
+        }
+        xs[0].backend().concat(xs, axis)
+    }
+    /// `len` entries of `axis` starting at `start` (a copy).
+    pub fn narrow(&self, axis: usize, start: usize, len: usize) -> Self {
+        self.axis(axis, "narrow");
+        assert!(start + len <= self.shape()[axis], "narrow: {start}+{len} > {:?}[{axis}]", self.shape());
+        self.backend().narrow(self, axis, start, len)
+    }
+    /// Splits `axis` into pieces of the given sizes (which must add up to the axis length).
+    pub fn split(&self, axis: usize, sizes: &[usize]) -> Vec<Self> {
+        assert_eq!(sizes.iter().sum::<usize>(), self.shape()[axis], "split: sizes {sizes:?} for {:?}", self.shape());
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&s| {
+                let t = self.narrow(axis, start, s);
+                start += s;
+                t
+            })
+            .collect()
+    }
+
+    // ---------------------------------------------------------------- optimiser support
+
+    /// One Adam step on `self` (the parameter), in place, with moments `m` and `v`.
+    pub fn adam_step(&mut self, grad: &Self, m: &mut Self, v: &mut Self, h: &AdamParams) {
+        assert!(grad.shape() == self.shape() && m.shape() == self.shape() && v.shape() == self.shape());
+        self.backend().adam_step(self, grad, m, v, h)
+    }
+}
+
+impl<E: Element> fmt::Debug for Tensor<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor<{}>{:?} on {} ", E::NAME, self.shape(), self.device())?;
+        let v = self.to_vec();
+        if v.len() <= 16 {
+            write!(f, "{v:?}")
+        } else {
+            write!(f, "[{:?}, {:?}, {:?}, ..., {:?}]", v[0], v[1], v[2], v[v.len() - 1])
+        }
+    }
+}
