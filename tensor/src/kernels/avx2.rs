@@ -198,16 +198,17 @@ pub unsafe fn softmax_row(x: &[f32], y: &mut [f32]) {
 pub unsafe fn log_softmax_row(x: &[f32], y: &mut [f32]) {
     let m = row_max(x);
     let s = exp_shifted_sum(x, m, y);
-    let c = m + s.ln();
+    // (x - m) - ln s, not x - (m + ln s): m + ln s would round at the scale of m.
+    let ls = s.ln();
     let n = x.len();
     let body = n - n % LANES;
-    let cv = _mm256_set1_ps(c);
+    let (mv, lv) = (_mm256_set1_ps(m), _mm256_set1_ps(ls));
     for i in (0..body).step_by(LANES) {
         let v = _mm256_loadu_ps(x.as_ptr().add(i));
-        _mm256_storeu_ps(y.as_mut_ptr().add(i), _mm256_sub_ps(v, cv));
+        _mm256_storeu_ps(y.as_mut_ptr().add(i), _mm256_sub_ps(_mm256_sub_ps(v, mv), lv));
     }
     for i in body..n {
-        y[i] = x[i] - c;
+        y[i] = (x[i] - m) - ls;
     }
 }
 

@@ -54,9 +54,10 @@ pub fn softmax_row<E: Element>(x: &[E], y: &mut [E]) {
 pub fn log_softmax_row<E: Element>(x: &[E], y: &mut [E]) {
     let m = row_max(x);
     let s: E = x.iter().map(|&v| (v - m).exp()).sum();
-    let c = m + s.ln();
+    // (x - m) - ln s, not x - (m + ln s): m + ln s would round at the scale of m.
+    let ls = s.ln();
     for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi = xi - c;
+        *yi = (xi - m) - ls;
     }
 }
 
