@@ -34,7 +34,11 @@ fn main() {
     for step in 0..=1000 {
         tape.reset(); // one tape, reused: the node list keeps its capacity
         let p = |id| tape.param(&store, id);
-        let h = tape.constant(x.clone()).matmul_t(p(w1), false, true).add(p(b1)).gelu();
+        let h = tape
+            .constant(x.clone())
+            .matmul_t(p(w1), false, true)
+            .add(p(b1))
+            .gelu();
         let h = h.matmul_t(p(w2), false, true).add(p(b2)).gelu();
         let loss = h.matmul_t(p(w3), false, true).add(p(b3)).cross_entropy(&ys);
         if step % 100 == 0 {

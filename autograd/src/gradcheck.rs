@@ -39,7 +39,11 @@ where
     let tape = Tape::new();
     let vars: Vec<_> = inputs.iter().map(|x| tape.constant(x.clone())).collect();
     let out = f(&vars).value();
-    out.to_vec().iter().zip(weights(out.numel())).map(|(a, w)| a * w).sum()
+    out.to_vec()
+        .iter()
+        .zip(weights(out.numel()))
+        .map(|(a, w)| a * w)
+        .sum()
 }
 
 /// Returns the largest gradient error over all input elements, or a description of the
@@ -56,7 +60,10 @@ where
 
     let mut worst = 0.0f64;
     for (k, x) in inputs.iter().enumerate() {
-        let analytic = grads.get(vars[k]).map(|g| g.to_vec()).unwrap_or_else(|| vec![0.0; x.numel()]);
+        let analytic = grads
+            .get(vars[k])
+            .map(|g| g.to_vec())
+            .unwrap_or_else(|| vec![0.0; x.numel()]);
         for i in 0..x.numel() {
             let mut plus = inputs.to_vec();
             let mut minus = inputs.to_vec();
@@ -94,7 +101,19 @@ pub(crate) mod strategies {
     /// Values in `[-2, 2)` at least `gap` away from zero (for kinks at 0).
     pub fn away_from_zero(shape: &[usize], seed: u64, gap: f64) -> Tensor<f64> {
         let t = tensor(shape, seed, -2.0, 2.0);
-        Tensor::from_vec(t.to_vec().into_iter().map(|v| if v.abs() < gap { v.signum() * gap + v } else { v }).collect(), shape)
+        Tensor::from_vec(
+            t.to_vec()
+                .into_iter()
+                .map(|v| {
+                    if v.abs() < gap {
+                        v.signum() * gap + v
+                    } else {
+                        v
+                    }
+                })
+                .collect(),
+            shape,
+        )
     }
 
     /// Distinct values (a shuffled ramp with spacing 0.05) so max/min are unique.
@@ -115,12 +134,20 @@ pub(crate) mod strategies {
 
     /// Two shapes that broadcast: the second drops some leading axes and sets some to 1.
     pub fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, bool)> {
-        (shape(3), proptest::collection::vec(any::<bool>(), 3), 0usize..3, any::<bool>()).prop_map(
-            |(a, ones, drop, swap)| {
-                let drop = drop.min(a.len() - 1);
-                let b: Vec<usize> = a[drop..].iter().enumerate().map(|(i, &d)| if ones[i] { 1 } else { d }).collect();
-                (a, b, swap)
-            },
+        (
+            shape(3),
+            proptest::collection::vec(any::<bool>(), 3),
+            0usize..3,
+            any::<bool>(),
         )
+            .prop_map(|(a, ones, drop, swap)| {
+                let drop = drop.min(a.len() - 1);
+                let b: Vec<usize> = a[drop..]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| if ones[i] { 1 } else { d })
+                    .collect();
+                (a, b, swap)
+            })
     }
 }

@@ -34,7 +34,10 @@ pub struct ParamStore<E: Element> {
 impl<E: Element> ParamStore<E> {
     /// An empty store.
     pub fn new() -> Self {
-        ParamStore { params: Vec::new(), groups: Vec::new() }
+        ParamStore {
+            params: Vec::new(),
+            groups: Vec::new(),
+        }
     }
 
     /// Creates a group (or returns the existing one of that name).
@@ -57,7 +60,12 @@ impl<E: Element> ParamStore<E> {
     /// If the name is already taken.
     pub fn add(&mut self, name: &str, value: Tensor<E>, group: GroupId) -> ParamId {
         assert!(self.find(name).is_none(), "parameter `{name}` added twice");
-        self.params.push(Param { name: name.to_string(), value, grad: None, group });
+        self.params.push(Param {
+            name: name.to_string(),
+            value,
+            grad: None,
+            group,
+        });
         ParamId(self.params.len() - 1)
     }
 
@@ -98,7 +106,10 @@ impl<E: Element> ParamStore<E> {
 
     /// The ids of the parameters of `group`.
     pub fn ids_in(&self, group: GroupId) -> Vec<ParamId> {
-        self.iter().filter(|(_, p)| p.group == group).map(|(i, _)| i).collect()
+        self.iter()
+            .filter(|(_, p)| p.group == group)
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The number of scalar weights.
@@ -117,6 +128,9 @@ impl<E: Element> ParamStore<E> {
 
     /// Clears the gradients of `group`.
     pub fn zero_grad(&mut self, group: GroupId) {
-        self.params.iter_mut().filter(|p| p.group == group).for_each(|p| p.grad = None);
+        self.params
+            .iter_mut()
+            .filter(|p| p.group == group)
+            .for_each(|p| p.grad = None);
     }
 }

@@ -72,7 +72,10 @@ impl<E: Element> Default for Tape<E> {
 impl<E: Element> Tape<E> {
     /// An empty tape with gradients enabled.
     pub fn new() -> Self {
-        Tape { nodes: RefCell::new(Vec::new()), grad_enabled: Cell::new(true) }
+        Tape {
+            nodes: RefCell::new(Vec::new()),
+            grad_enabled: Cell::new(true),
+        }
     }
 
     /// Forgets every node (keeping the list's capacity). Needs `&mut`, so no [`Var`] of the
@@ -94,24 +97,42 @@ impl<E: Element> Tape<E> {
     fn push(&self, node: Node<E>) -> Var<'_, E> {
         let mut nodes = self.nodes.borrow_mut();
         nodes.push(node);
-        Var { tape: self, id: nodes.len() - 1 }
+        Var {
+            tape: self,
+            id: nodes.len() - 1,
+        }
     }
 
     /// A value that gradients flow to (an input you want `d loss / d input` of).
     pub fn leaf(&self, value: Tensor<E>) -> Var<'_, E> {
-        self.push(Node { value, requires_grad: true, backward: None, param: None })
+        self.push(Node {
+            value,
+            requires_grad: true,
+            backward: None,
+            param: None,
+        })
     }
 
     /// A value no gradient is wanted for (data, masks, frozen weights).
     pub fn constant(&self, value: Tensor<E>) -> Var<'_, E> {
-        self.push(Node { value, requires_grad: false, backward: None, param: None })
+        self.push(Node {
+            value,
+            requires_grad: false,
+            backward: None,
+            param: None,
+        })
     }
 
     /// Binds parameter `id` of `store` as a leaf; its gradient can then be accumulated into
     /// the store with [`Gradients::accumulate_into`].
     pub fn param(&self, store: &ParamStore<E>, id: ParamId) -> Var<'_, E> {
         let value = store.value(id).clone();
-        self.push(Node { value, requires_grad: self.grad_enabled.get(), backward: None, param: Some(id) })
+        self.push(Node {
+            value,
+            requires_grad: self.grad_enabled.get(),
+            backward: None,
+            param: Some(id),
+        })
     }
 
     /// Binds parameter `id` as a constant: gradients flow *through* it to other inputs but
@@ -140,8 +161,17 @@ impl<E: Element> Tape<E> {
             let nodes = self.nodes.borrow();
             inputs.iter().any(|v| nodes[v.id].requires_grad)
         };
-        let backward = if requires_grad { Some(make_backward()) } else { None };
-        self.push(Node { value, requires_grad, backward, param: None })
+        let backward = if requires_grad {
+            Some(make_backward())
+        } else {
+            None
+        };
+        self.push(Node {
+            value,
+            requires_grad,
+            backward,
+            param: None,
+        })
     }
 }
 
@@ -184,8 +214,16 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn backward(self) -> Gradients<E> {
         let nodes = self.tape.nodes.borrow();
         let seed = &nodes[self.id].value;
-        assert_eq!(seed.numel(), 1, "backward() needs a scalar loss, got shape {:?}", seed.shape());
-        let mut sink = GradSink { grads: Vec::with_capacity(self.id + 1), nodes: &nodes };
+        assert_eq!(
+            seed.numel(),
+            1,
+            "backward() needs a scalar loss, got shape {:?}",
+            seed.shape()
+        );
+        let mut sink = GradSink {
+            grads: Vec::with_capacity(self.id + 1),
+            nodes: &nodes,
+        };
         sink.grads.resize_with(self.id + 1, || None);
         sink.grads[self.id] = Some(Tensor::ones(seed.shape()));
         // Reverse execution order is a valid topological order of a Wengert list.
@@ -202,7 +240,10 @@ impl<'t, E: Element> Var<'t, E> {
             .enumerate()
             .filter_map(|(i, n)| Some((n.param?, leaf_grads.get(i)?.clone()?)))
             .collect();
-        Gradients { by_node: leaf_grads, params }
+        Gradients {
+            by_node: leaf_grads,
+            params,
+        }
     }
 }
 
@@ -227,7 +268,13 @@ impl<E: Element> GradSink<'_, E> {
             return;
         }
         let want = self.nodes[v.0].value.shape();
-        assert_eq!(g.shape(), want, "gradient shape {:?} for a value of shape {:?}", g.shape(), want);
+        assert_eq!(
+            g.shape(),
+            want,
+            "gradient shape {:?} for a value of shape {:?}",
+            g.shape(),
+            want
+        );
         let slot = &mut self.grads[v.0];
         *slot = Some(match slot.take() {
             None => g,

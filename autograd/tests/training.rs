@@ -20,8 +20,13 @@ fn fit(x: &Tensor<f32>, y: &[usize], hidden: usize, steps: usize, lr: f64) -> (f
     for _ in 0..steps {
         tape.reset();
         let xv = tape.constant(x.clone());
-        let h = xv.matmul_t(tape.param(&store, w1), false, true).add(tape.param(&store, b1)).gelu();
-        let logits = h.matmul_t(tape.param(&store, w2), false, true).add(tape.param(&store, b2));
+        let h = xv
+            .matmul_t(tape.param(&store, w1), false, true)
+            .add(tape.param(&store, b1))
+            .gelu();
+        let logits = h
+            .matmul_t(tape.param(&store, w2), false, true)
+            .add(tape.param(&store, b2));
         let loss = logits.cross_entropy(y);
         let (_, pred) = logits.value().max_axis(1);
         let acc = pred.iter().zip(y).filter(|(p, t)| p == t).count() as f64 / y.len() as f64;
@@ -47,7 +52,11 @@ fn adam_fits_two_moons() {
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for i in 0..200 {
         let t = std::f64::consts::PI * rng.gen::<f64>();
-        let (cx, cy, label) = if i % 2 == 0 { (t.cos(), t.sin(), 0) } else { (1.0 - t.cos(), 0.5 - t.sin(), 1) };
+        let (cx, cy, label) = if i % 2 == 0 {
+            (t.cos(), t.sin(), 0)
+        } else {
+            (1.0 - t.cos(), 0.5 - t.sin(), 1)
+        };
         xs.push(cx + 0.1 * rng.gen_range(-1.0..1.0));
         xs.push(cy + 0.1 * rng.gen_range(-1.0..1.0));
         ys.push(label);
@@ -71,7 +80,10 @@ fn adam_first_steps_match_pytorch_formula() {
     (p * p).sum_all().backward().accumulate_into(&mut store);
     opt.step(&mut store);
     let v = store.value(w).to_vec();
-    assert!((v[0] - 0.9).abs() < 1e-7 && (v[1] + 1.9).abs() < 1e-7, "{v:?}");
+    assert!(
+        (v[0] - 0.9).abs() < 1e-7 && (v[1] + 1.9).abs() < 1e-7,
+        "{v:?}"
+    );
 }
 
 #[test]

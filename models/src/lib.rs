@@ -1,1 +1,32 @@
-//! placeholder
+//! # mclrec-models
+//!
+//! The MCLRec model on [`mclrec_autograd`]: the SASRec encoder ([`SasRecEncoder`]), the
+//! learnable augmenters ([`Augmenter`]), the losses ([`losses`]), and weights in
+//! safetensors with the official parameter names ([`weights`]). Everything is generic over
+//! the element type: `f32` for training, `f64` for the golden parity tests.
+
+#![warn(missing_docs)]
+
+mod attention;
+mod augmenter;
+mod bind;
+mod config;
+mod feed_forward;
+mod layer_norm;
+mod linear;
+pub mod losses;
+mod mclrec;
+mod sasrec;
+mod seq_batch;
+pub mod weights;
+
+pub use attention::{Dropouts, MultiHeadAttention};
+pub use augmenter::Augmenter;
+pub use bind::Bound;
+pub use config::SasRecConfig;
+pub use feed_forward::FeedForward;
+pub use layer_norm::LayerNorm;
+pub use linear::{Init, Linear};
+pub use mclrec::{Mclrec, AUGMENTER_GROUP, ENCODER_GROUP};
+pub use sasrec::{SasRecEncoder, TransformerLayer};
+pub use seq_batch::SeqBatch;

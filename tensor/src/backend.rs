@@ -112,7 +112,13 @@ pub trait Backend<E: Element>: Sync {
     /// Softmax (or log-softmax) over the last axis.
     fn softmax(&self, x: &Tensor<E>, log: bool) -> Tensor<E>;
     /// Layer norm over the last axis: `(y, mean, rstd)`, the statistics one per row.
-    fn layer_norm(&self, x: &Tensor<E>, gamma: &Tensor<E>, beta: &Tensor<E>, eps: E) -> (Tensor<E>, Tensor<E>, Tensor<E>);
+    fn layer_norm(
+        &self,
+        x: &Tensor<E>,
+        gamma: &Tensor<E>,
+        beta: &Tensor<E>,
+        eps: E,
+    ) -> (Tensor<E>, Tensor<E>, Tensor<E>);
     /// Rows `table[idx[i]]` of a 2-d table: `[idx.len(), cols]`.
     fn gather_rows(&self, table: &Tensor<E>, idx: &[usize]) -> Tensor<E>;
     /// The adjoint of `gather_rows`: `out[idx[i]] += src[i]`, `n_rows` rows.
@@ -120,7 +126,13 @@ pub trait Backend<E: Element>: Sync {
     /// `torch.gather`: `out[.., j, ..] = x[.., idx[.., j, ..], ..]` along `axis`; `idx` has `out_shape`.
     fn gather(&self, x: &Tensor<E>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Tensor<E>;
     /// The adjoint of `gather`: a tensor of `shape` with `src` added at the gathered places.
-    fn scatter_add(&self, src: &Tensor<E>, axis: usize, idx: &[usize], shape: &[usize]) -> Tensor<E>;
+    fn scatter_add(
+        &self,
+        src: &Tensor<E>,
+        axis: usize,
+        idx: &[usize],
+        shape: &[usize],
+    ) -> Tensor<E>;
     /// Repeats `x` along broadcast axes to `shape` (a copy).
     fn broadcast_to(&self, x: &Tensor<E>, shape: &[usize]) -> Tensor<E>;
     /// Reorders the axes (a copy).
@@ -138,7 +150,14 @@ pub trait Backend<E: Element>: Sync {
     /// A random tensor drawn from `rng` in row-major order.
     fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E>;
     /// One Adam step on `p` with moments `m`, `v`, in place.
-    fn adam_step(&self, p: &mut Tensor<E>, g: &Tensor<E>, m: &mut Tensor<E>, v: &mut Tensor<E>, h: &AdamParams);
+    fn adam_step(
+        &self,
+        p: &mut Tensor<E>,
+        g: &Tensor<E>,
+        m: &mut Tensor<E>,
+        v: &mut Tensor<E>,
+        h: &AdamParams,
+    );
 }
 
 /// The backend that computes for `device`.

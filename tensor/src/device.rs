@@ -28,7 +28,10 @@ impl fmt::Display for DeviceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DeviceError::NoCudaBuild => {
-                write!(f, "this binary was built without CUDA support (rebuild with `--features cuda`)")
+                write!(
+                    f,
+                    "this binary was built without CUDA support (rebuild with `--features cuda`)"
+                )
             }
             DeviceError::NoDriver(why) => write!(f, "no CUDA driver could be loaded: {why}"),
             DeviceError::NoGpu(i) => write!(f, "the CUDA driver reports no GPU with ordinal {i}"),
@@ -46,7 +49,9 @@ impl Device {
             "cuda" => Device::cuda(0).map_err(|e| e.to_string()),
             _ => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
                 Some(i) => Device::cuda(i).map_err(|e| e.to_string()),
-                None => Err(format!("unknown device `{s}` (expected cpu, cuda or cuda:N)")),
+                None => Err(format!(
+                    "unknown device `{s}` (expected cpu, cuda or cuda:N)"
+                )),
             },
         }
     }

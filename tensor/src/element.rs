@@ -82,7 +82,13 @@ pub trait Element:
         kernels::scalar::log_softmax_row(x, y)
     }
     /// Normalises one row: `y = (x - mean) * rstd * gamma + beta`; returns `(mean, rstd)`.
-    fn layer_norm_row(x: &[Self], gamma: &[Self], beta: &[Self], eps: Self, y: &mut [Self]) -> (Self, Self) {
+    fn layer_norm_row(
+        x: &[Self],
+        gamma: &[Self],
+        beta: &[Self],
+        eps: Self,
+        y: &mut [Self],
+    ) -> (Self, Self) {
         kernels::scalar::layer_norm_row(x, gamma, beta, eps, y)
     }
     /// One Adam step (PyTorch semantics) over a parameter slice, in place.
@@ -135,7 +141,13 @@ impl Element for f32 {
     fn log_softmax_row(x: &[Self], y: &mut [Self]) {
         kernels::log_softmax_row_f32(x, y)
     }
-    fn layer_norm_row(x: &[Self], gamma: &[Self], beta: &[Self], eps: Self, y: &mut [Self]) -> (Self, Self) {
+    fn layer_norm_row(
+        x: &[Self],
+        gamma: &[Self],
+        beta: &[Self],
+        eps: Self,
+        y: &mut [Self],
+    ) -> (Self, Self) {
         kernels::layer_norm_row_f32(x, gamma, beta, eps, y)
     }
     fn adam_update(p: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self], h: &AdamParams) {

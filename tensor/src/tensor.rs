@@ -53,7 +53,10 @@ impl<E: Element> Tensor<E> {
             data.len(),
             shape
         );
-        Tensor { shape: shape.into(), storage: Storage::Cpu(Arc::new(data)) }
+        Tensor {
+            shape: shape.into(),
+            storage: Storage::Cpu(Arc::new(data)),
+        }
     }
 
     /// A CPU tensor from `f64` values (handy in tests and examples).
@@ -99,7 +102,11 @@ impl<E: Element> Tensor<E> {
     /// Wraps an `ndarray` array (copied into row-major order).
     pub fn from_ndarray(a: ndarray::ArrayD<E>) -> Self {
         let shape = a.shape().to_vec();
-        let data = if a.is_standard_layout() { a.into_raw_vec_and_offset().0 } else { a.iter().copied().collect() };
+        let data = if a.is_standard_layout() {
+            a.into_raw_vec_and_offset().0
+        } else {
+            a.iter().copied().collect()
+        };
         Self::from_vec(data, &shape)
     }
 
@@ -169,7 +176,8 @@ impl<E: Element> Tensor<E> {
 
     /// A copy as an `ndarray` array.
     pub fn to_ndarray(&self) -> ndarray::ArrayD<E> {
-        ndarray::ArrayD::from_shape_vec(self.shape().to_vec(), self.to_vec()).expect("shape matches data")
+        ndarray::ArrayD::from_shape_vec(self.shape().to_vec(), self.to_vec())
+            .expect("shape matches data")
     }
 
     /// The same data seen with another shape of the same size (no copy).
@@ -177,12 +185,25 @@ impl<E: Element> Tensor<E> {
     /// # Panics
     /// If the element counts differ.
     pub fn reshape(&self, shape: &[usize]) -> Self {
-        assert_eq!(numel(shape), self.numel(), "reshape {:?} -> {:?}: sizes differ", self.shape(), shape);
-        Tensor { shape: shape.into(), storage: self.storage.clone() }
+        assert_eq!(
+            numel(shape),
+            self.numel(),
+            "reshape {:?} -> {:?}: sizes differ",
+            self.shape(),
+            shape
+        );
+        Tensor {
+            shape: shape.into(),
+            storage: self.storage.clone(),
+        }
     }
 
     fn axis(&self, axis: usize, what: &str) {
-        assert!(axis < self.rank(), "{what}: axis {axis} out of range for shape {:?}", self.shape());
+        assert!(
+            axis < self.rank(),
+            "{what}: axis {axis} out of range for shape {:?}",
+            self.shape()
+        );
     }
 
     // ---------------------------------------------------------------- elementwise
@@ -198,7 +219,11 @@ impl<E: Element> Tensor<E> {
     /// If the shapes do not broadcast.
     pub fn binary(&self, op: BinaryOp, other: &Self) -> Self {
         let out = broadcast_shapes(self.shape(), other.shape()).unwrap_or_else(|| {
-            panic!("{op:?}: shapes {:?} and {:?} do not broadcast", self.shape(), other.shape())
+            panic!(
+                "{op:?}: shapes {:?} and {:?} do not broadcast",
+                self.shape(),
+                other.shape()
+            )
         });
         self.backend().binary(op, self, other, &out)
     }
@@ -309,9 +334,22 @@ impl<E: Element> Tensor<E> {
     /// transpose is a change of strides given to the GEMM, never a copy.
     pub fn matmul_t(&self, other: &Self, trans_a: bool, trans_b: bool) -> Self {
         let (ra, rb) = (self.rank(), other.rank());
-        assert!(ra >= 2 && rb >= 2, "matmul needs rank >= 2, got {:?} and {:?}", self.shape(), other.shape());
-        let ka = if trans_a { self.shape()[ra - 2] } else { self.shape()[ra - 1] };
-        let kb = if trans_b { other.shape()[rb - 1] } else { other.shape()[rb - 2] };
+        assert!(
+            ra >= 2 && rb >= 2,
+            "matmul needs rank >= 2, got {:?} and {:?}",
+            self.shape(),
+            other.shape()
+        );
+        let ka = if trans_a {
+            self.shape()[ra - 2]
+        } else {
+            self.shape()[ra - 1]
+        };
+        let kb = if trans_b {
+            other.shape()[rb - 1]
+        } else {
+            other.shape()[rb - 2]
+        };
         assert_eq!(
             ka,
             kb,
@@ -404,7 +442,10 @@ impl<E: Element> Tensor<E> {
     /// axis) that the backward pass needs.
     pub fn layer_norm(&self, gamma: &Self, beta: &Self, eps: E) -> (Self, Self, Self) {
         let n = *self.shape().last().expect("layer_norm of a scalar");
-        assert!(gamma.shape() == [n] && beta.shape() == [n], "layer_norm: gamma/beta must be [{n}]");
+        assert!(
+            gamma.shape() == [n] && beta.shape() == [n],
+            "layer_norm: gamma/beta must be [{n}]"
+        );
         self.backend().layer_norm(self, gamma, beta, eps)
     }
 
@@ -412,7 +453,12 @@ impl<E: Element> Tensor<E> {
 
     /// Rows of a 2-d table: `[idx.len(), cols]` (an embedding lookup).
     pub fn gather_rows(&self, idx: &[usize]) -> Self {
-        assert_eq!(self.rank(), 2, "gather_rows needs a 2-d table, got {:?}", self.shape());
+        assert_eq!(
+            self.rank(),
+            2,
+            "gather_rows needs a 2-d table, got {:?}",
+            self.shape()
+        );
         let rows = self.shape()[0];
         if let Some(&bad) = idx.iter().find(|&&i| i >= rows) {
             panic!("gather_rows: index {bad} out of range for {rows} rows");
@@ -422,34 +468,60 @@ impl<E: Element> Tensor<E> {
     /// `out[idx[i]] += self[i]` into a `[n_rows, cols]` zero tensor (the embedding gradient).
     pub fn scatter_add_rows(&self, idx: &[usize], n_rows: usize) -> Self {
         assert_eq!(self.rank(), 2, "scatter_add_rows needs 2-d rows");
-        assert_eq!(self.shape()[0], idx.len(), "scatter_add_rows: one index per row");
-        assert!(idx.iter().all(|&i| i < n_rows), "scatter_add_rows: index out of range");
+        assert_eq!(
+            self.shape()[0],
+            idx.len(),
+            "scatter_add_rows: one index per row"
+        );
+        assert!(
+            idx.iter().all(|&i| i < n_rows),
+            "scatter_add_rows: index out of range"
+        );
         self.backend().scatter_add_rows(self, idx, n_rows)
     }
     /// `torch.gather(self, axis, idx)`: `idx` (given with its shape `idx_shape`, equal to
     /// `self`'s except along `axis`) picks an entry of `axis` for every output element.
     pub fn gather(&self, axis: usize, idx: &[usize], idx_shape: &[usize]) -> Self {
         self.axis(axis, "gather");
-        assert_eq!(idx.len(), numel(idx_shape), "gather: index data does not fill its shape");
+        assert_eq!(
+            idx.len(),
+            numel(idx_shape),
+            "gather: index data does not fill its shape"
+        );
         assert_eq!(idx_shape.len(), self.rank(), "gather: index rank differs");
         for (ax, (&a, &b)) in self.shape().iter().zip(idx_shape).enumerate() {
-            assert!(ax == axis || a == b, "gather: shapes {:?} and {:?} differ off axis", self.shape(), idx_shape);
+            assert!(
+                ax == axis || a == b,
+                "gather: shapes {:?} and {:?} differ off axis",
+                self.shape(),
+                idx_shape
+            );
         }
         let n = self.shape()[axis];
-        assert!(idx.iter().all(|&i| i < n), "gather: index out of range for axis of {n}");
+        assert!(
+            idx.iter().all(|&i| i < n),
+            "gather: index out of range for axis of {n}"
+        );
         self.backend().gather(self, axis, idx, idx_shape)
     }
     /// The adjoint of [`Tensor::gather`]: a `shape` tensor of zeros with `self` added at the
     /// gathered places.
     pub fn scatter_add(&self, axis: usize, idx: &[usize], shape: &[usize]) -> Self {
-        assert_eq!(idx.len(), self.numel(), "scatter_add: one index per element");
+        assert_eq!(
+            idx.len(),
+            self.numel(),
+            "scatter_add: one index per element"
+        );
         self.backend().scatter_add(self, axis, idx, shape)
     }
     /// Entries of `axis` in the order `idx` (may repeat).
     pub fn index_select(&self, axis: usize, idx: &[usize]) -> Self {
         self.axis(axis, "index_select");
         let n = self.shape()[axis];
-        assert!(idx.iter().all(|&i| i < n), "index_select: index out of range for axis of {n}");
+        assert!(
+            idx.iter().all(|&i| i < n),
+            "index_select: index out of range for axis of {n}"
+        );
         self.backend().index_select(self, axis, idx)
     }
     /// `value` wherever the broadcast `mask` is non-zero.
@@ -495,9 +567,17 @@ impl<E: Element> Tensor<E> {
     /// Reorders the axes: output axis `i` is input axis `perm[i]` (a copy).
     pub fn permute(&self, perm: &[usize]) -> Self {
         let mut seen = vec![false; self.rank()];
-        assert_eq!(perm.len(), self.rank(), "permute: {perm:?} for rank {}", self.rank());
+        assert_eq!(
+            perm.len(),
+            self.rank(),
+            "permute: {perm:?} for rank {}",
+            self.rank()
+        );
         for &p in perm {
-            assert!(p < self.rank() && !seen[p], "permute: {perm:?} is not a permutation");
+            assert!(
+                p < self.rank() && !seen[p],
+                "permute: {perm:?} is not a permutation"
+            );
             seen[p] = true;
         }
         self.backend().permute(self, perm)
@@ -509,7 +589,13 @@ impl<E: Element> Tensor<E> {
         for x in xs {
             assert_eq!(x.rank(), xs[0].rank(), "concat: ranks differ");
             for ax in (0..x.rank()).filter(|&a| a != axis) {
-                assert_eq!(x.shape()[ax], xs[0].shape()[ax], "concat: shapes {:?} and {:?}", x.shape(), xs[0].shape());
+                assert_eq!(
+                    x.shape()[ax],
+                    xs[0].shape()[ax],
+                    "concat: shapes {:?} and {:?}",
+                    x.shape(),
+                    xs[0].shape()
+                );
             }
         }
         xs[0].backend().concat(xs, axis)
@@ -517,12 +603,21 @@ impl<E: Element> Tensor<E> {
     /// `len` entries of `axis` starting at `start` (a copy).
     pub fn narrow(&self, axis: usize, start: usize, len: usize) -> Self {
         self.axis(axis, "narrow");
-        assert!(start + len <= self.shape()[axis], "narrow: {start}+{len} > {:?}[{axis}]", self.shape());
+        assert!(
+            start + len <= self.shape()[axis],
+            "narrow: {start}+{len} > {:?}[{axis}]",
+            self.shape()
+        );
         self.backend().narrow(self, axis, start, len)
     }
     /// Splits `axis` into pieces of the given sizes (which must add up to the axis length).
     pub fn split(&self, axis: usize, sizes: &[usize]) -> Vec<Self> {
-        assert_eq!(sizes.iter().sum::<usize>(), self.shape()[axis], "split: sizes {sizes:?} for {:?}", self.shape());
+        assert_eq!(
+            sizes.iter().sum::<usize>(),
+            self.shape()[axis],
+            "split: sizes {sizes:?} for {:?}",
+            self.shape()
+        );
         let mut start = 0;
         sizes
             .iter()
@@ -538,19 +633,34 @@ impl<E: Element> Tensor<E> {
 
     /// One Adam step on `self` (the parameter), in place, with moments `m` and `v`.
     pub fn adam_step(&mut self, grad: &Self, m: &mut Self, v: &mut Self, h: &AdamParams) {
-        assert!(grad.shape() == self.shape() && m.shape() == self.shape() && v.shape() == self.shape());
+        assert!(
+            grad.shape() == self.shape() && m.shape() == self.shape() && v.shape() == self.shape()
+        );
         self.backend().adam_step(self, grad, m, v, h)
     }
 }
 
 impl<E: Element> fmt::Debug for Tensor<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tensor<{}>{:?} on {} ", E::NAME, self.shape(), self.device())?;
+        write!(
+            f,
+            "Tensor<{}>{:?} on {} ",
+            E::NAME,
+            self.shape(),
+            self.device()
+        )?;
         let v = self.to_vec();
         if v.len() <= 16 {
             write!(f, "{v:?}")
         } else {
-            write!(f, "[{:?}, {:?}, {:?}, ..., {:?}]", v[0], v[1], v[2], v[v.len() - 1])
+            write!(
+                f,
+                "[{:?}, {:?}, {:?}, ..., {:?}]",
+                v[0],
+                v[1],
+                v[2],
+                v[v.len() - 1]
+            )
         }
     }
 }

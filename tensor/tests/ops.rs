@@ -9,7 +9,15 @@ fn rand_t(shape: &[usize], seed: u64) -> Tensor<f64> {
     Tensor::uniform(shape, -1.0, 1.0, &mut rng)
 }
 
-fn naive_matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Vec<f64> {
+fn naive_matmul(
+    a: &[f64],
+    b: &[f64],
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+) -> Vec<f64> {
     let mut c = vec![0.0; m * n];
     for i in 0..m {
         for j in 0..n {
@@ -99,9 +107,15 @@ fn broadcasting_follows_numpy() {
     let row = Tensor::from_f64s(&[10., 20., 30.], &[3]);
     let col = Tensor::from_f64s(&[100., 200.], &[2, 1]);
     assert_eq!(a.add(&row).to_vec(), vec![11., 22., 33., 14., 25., 36.]);
-    assert_eq!(a.add(&col).to_vec(), vec![101., 102., 103., 204., 205., 206.]);
+    assert_eq!(
+        a.add(&col).to_vec(),
+        vec![101., 102., 103., 204., 205., 206.]
+    );
     assert_eq!(col.sub(&row).shape(), &[2, 3]);
-    assert_eq!(col.sub(&row).to_vec(), vec![90., 80., 70., 190., 180., 170.]);
+    assert_eq!(
+        col.sub(&row).to_vec(),
+        vec![90., 80., 70., 190., 180., 170.]
+    );
     assert_eq!(a.add(&col).sum_to_shape(&[2, 1]).to_vec(), vec![306., 615.]);
 }
 
@@ -147,7 +161,10 @@ fn seeded_random_fills_repeat() {
     let v = a.to_f64s();
     let mean = v.iter().sum::<f64>() / 1000.0;
     let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 1000.0).sqrt();
-    assert!(mean.abs() < 0.003 && (std - 0.02).abs() < 0.002, "mean {mean} std {std}");
+    assert!(
+        mean.abs() < 0.003 && (std - 0.02).abs() < 0.002,
+        "mean {mean} std {std}"
+    );
     let m = Tensor::<f32>::bernoulli(&[10000], 0.3, &mut r1).to_f64s();
     let frac = m.iter().sum::<f64>() / 10000.0;
     assert!((frac - 0.3).abs() < 0.02 && m.iter().all(|&x| x == 0.0 || x == 1.0));
@@ -157,10 +174,21 @@ fn seeded_random_fills_repeat() {
 fn masked_fill_and_gather_rows() {
     let x = Tensor::<f64>::from_f64s(&[1., 2., 3., 4.], &[2, 2]);
     let causal = Tensor::from_f64s(&[0., 1., 0., 0.], &[2, 2]);
-    assert_eq!(x.masked_fill(&causal, -1e4).to_vec(), vec![1., -1e4, 3., 4.]);
+    assert_eq!(
+        x.masked_fill(&causal, -1e4).to_vec(),
+        vec![1., -1e4, 3., 4.]
+    );
     let t = Tensor::<f64>::from_f64s(&[0., 0., 1., 1., 2., 2.], &[3, 2]);
-    assert_eq!(t.gather_rows(&[2, 0, 2]).to_vec(), vec![2., 2., 0., 0., 2., 2.]);
-    assert_eq!(t.gather_rows(&[2, 0, 2]).scatter_add_rows(&[2, 0, 2], 3).to_vec(), vec![0., 0., 0., 0., 4., 4.]);
+    assert_eq!(
+        t.gather_rows(&[2, 0, 2]).to_vec(),
+        vec![2., 2., 0., 0., 2., 2.]
+    );
+    assert_eq!(
+        t.gather_rows(&[2, 0, 2])
+            .scatter_add_rows(&[2, 0, 2], 3)
+            .to_vec(),
+        vec![0., 0., 0., 0., 4., 4.]
+    );
 }
 
 #[test]

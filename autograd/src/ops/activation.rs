@@ -54,7 +54,14 @@ impl<'t, E: Element> Var<'t, E> {
             Kind::ClampMin(c) => x_val.clamp_min(c),
         };
         let y = y_val.clone();
-        self.tape.record(y, &[self], || Box::new(UnaryBackward { x: self.node(), x_val, y_val, kind }))
+        self.tape.record(y, &[self], || {
+            Box::new(UnaryBackward {
+                x: self.node(),
+                x_val,
+                y_val,
+                kind,
+            })
+        })
     }
 
     /// `e^x`.

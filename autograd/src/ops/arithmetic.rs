@@ -56,7 +56,15 @@ impl<'t, E: Element> Var<'t, E> {
     fn binary(self, op: BinaryOp, other: Var<'t, E>) -> Var<'t, E> {
         let (a_val, b_val) = (self.value(), other.value());
         let y = a_val.binary(op, &b_val);
-        self.tape.record(y, &[self, other], || Box::new(BinaryBackward { op, a: self.node(), b: other.node(), a_val, b_val }))
+        self.tape.record(y, &[self, other], || {
+            Box::new(BinaryBackward {
+                op,
+                a: self.node(),
+                b: other.node(),
+                a_val,
+                b_val,
+            })
+        })
     }
 
     /// `self + other`, broadcasting.
@@ -79,12 +87,18 @@ impl<'t, E: Element> Var<'t, E> {
     /// `self + c`: the gradient passes through unchanged.
     pub fn add_scalar(self, c: E) -> Var<'t, E> {
         let y = self.value().add_scalar(c);
-        self.tape.record(y, &[self], || Box::new(ScaleBackward { x: self.node(), c: E::one() }))
+        self.tape.record(y, &[self], || {
+            Box::new(ScaleBackward {
+                x: self.node(),
+                c: E::one(),
+            })
+        })
     }
     /// `self * c`: the gradient is scaled by `c`.
     pub fn mul_scalar(self, c: E) -> Var<'t, E> {
         let y = self.value().mul_scalar(c);
-        self.tape.record(y, &[self], || Box::new(ScaleBackward { x: self.node(), c }))
+        self.tape
+            .record(y, &[self], || Box::new(ScaleBackward { x: self.node(), c }))
     }
     /// `-self`.
     pub fn neg(self) -> Var<'t, E> {
@@ -100,7 +114,11 @@ struct ScaleBackward<E: Element> {
 
 impl<E: Element> Backward<E> for ScaleBackward<E> {
     fn backward(&self, g: &Tensor<E>, grads: &mut GradSink<'_, E>) {
-        let gx = if self.c == E::one() { g.clone() } else { g.mul_scalar(self.c) };
+        let gx = if self.c == E::one() {
+            g.clone()
+        } else {
+            g.mul_scalar(self.c)
+        };
         grads.add(self.x, gx);
     }
 }
@@ -129,13 +147,17 @@ impl<'t, E: Element> ops::Neg for Var<'t, E> {
 
 #[cfg(test)]
 mod tests {
-    use crate::gradcheck::strategies::{broadcast_pair, tensor};
     use crate::gradcheck::check_gradients;
+    use crate::gradcheck::strategies::{broadcast_pair, tensor};
     use proptest::prelude::*;
 
     fn pair(a: &[usize], b: &[usize], swap: bool, seed: u64) -> Vec<mclrec_tensor::Tensor<f64>> {
         let (x, y) = (tensor(a, seed, -2.0, 2.0), tensor(b, seed + 1, -2.0, 2.0));
-        if swap { vec![y, x] } else { vec![x, y] }
+        if swap {
+            vec![y, x]
+        } else {
+            vec![x, y]
+        }
     }
 
     proptest! {

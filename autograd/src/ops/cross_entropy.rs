@@ -37,16 +37,39 @@ impl<'t, E: Element> Var<'t, E> {
     /// If the shapes disagree or a target is out of range.
     pub fn cross_entropy(self, targets: &[usize]) -> Var<'t, E> {
         let x = self.value();
-        assert_eq!(x.rank(), 2, "cross_entropy needs [n, classes] logits, got {:?}", x.shape());
+        assert_eq!(
+            x.rank(),
+            2,
+            "cross_entropy needs [n, classes] logits, got {:?}",
+            x.shape()
+        );
         let (n, c) = (x.shape()[0], x.shape()[1]);
-        assert_eq!(targets.len(), n, "cross_entropy: {} targets for {n} rows", targets.len());
-        assert!(targets.iter().all(|&t| t < c), "cross_entropy: target out of range for {c} classes");
+        assert_eq!(
+            targets.len(),
+            n,
+            "cross_entropy: {} targets for {n} rows",
+            targets.len()
+        );
+        assert!(
+            targets.iter().all(|&t| t < c),
+            "cross_entropy: target out of range for {c} classes"
+        );
         let log_p = x.log_softmax();
         let lp = log_p.as_slice();
-        let total: f64 = targets.iter().enumerate().map(|(i, &t)| lp[i * c + t].as_f64()).sum();
+        let total: f64 = targets
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| lp[i * c + t].as_f64())
+            .sum();
         let loss = Tensor::scalar(E::from_f64(-total / n as f64));
         let targets = targets.to_vec();
-        self.tape.record(loss, &[self], || Box::new(CrossEntropyBackward { x: self.node(), log_p, targets }))
+        self.tape.record(loss, &[self], || {
+            Box::new(CrossEntropyBackward {
+                x: self.node(),
+                log_p,
+                targets,
+            })
+        })
     }
 }
 
@@ -68,7 +91,10 @@ mod tests {
     #[test]
     fn cross_entropy_equals_log_softmax_pick() {
         let tape = crate::Tape::<f64>::new();
-        let x = tape.constant(mclrec_tensor::Tensor::from_f64s(&[1.0, 2.0, 3.0, 0.5, 0.5, -1.0], &[2, 3]));
+        let x = tape.constant(mclrec_tensor::Tensor::from_f64s(
+            &[1.0, 2.0, 3.0, 0.5, 0.5, -1.0],
+            &[2, 3],
+        ));
         let ce = x.cross_entropy(&[2, 0]).value().item();
         let lp = x.log_softmax().value().to_vec();
         assert!((ce - (-(lp[2] + lp[3]) / 2.0)).abs() < 1e-14);

@@ -23,19 +23,28 @@ impl<'t, E: Element> Var<'t, E> {
     /// Dropout with drop probability `p` when `train` is true (masks drawn from `rng`); the
     /// identity otherwise.
     pub fn dropout(self, p: f64, train: bool, rng: &mut dyn RngCore) -> Var<'t, E> {
-        assert!((0.0..1.0).contains(&p), "dropout probability {p} not in [0, 1)");
+        assert!(
+            (0.0..1.0).contains(&p),
+            "dropout probability {p} not in [0, 1)"
+        );
         if !train || p == 0.0 {
             return self;
         }
         let x = self.value();
-        let mask = Tensor::<E>::bernoulli(x.shape(), 1.0 - p, rng).mul_scalar(E::from_f64(1.0 / (1.0 - p)));
+        let mask = Tensor::<E>::bernoulli(x.shape(), 1.0 - p, rng)
+            .mul_scalar(E::from_f64(1.0 / (1.0 - p)));
         self.dropout_with_mask(mask)
     }
 
     /// `self * mask` with a given dropout mask (what the trainer uses to replay a mask).
     pub fn dropout_with_mask(self, mask: Tensor<E>) -> Var<'t, E> {
         let y = self.value().mul(&mask);
-        self.tape.record(y, &[self], || Box::new(DropoutBackward { x: self.node(), mask }))
+        self.tape.record(y, &[self], || {
+            Box::new(DropoutBackward {
+                x: self.node(),
+                mask,
+            })
+        })
     }
 }
 
@@ -67,6 +76,9 @@ mod tests {
         let mean = y.iter().sum::<f64>() / y.len() as f64;
         assert!((mean - 1.0).abs() < 0.03, "mean {mean}");
         assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
-        assert_eq!(x.dropout(0.5, false, &mut rng).value().to_vec(), vec![1.0; 20000]);
+        assert_eq!(
+            x.dropout(0.5, false, &mut rng).value().to_vec(),
+            vec![1.0; 20000]
+        );
     }
 }

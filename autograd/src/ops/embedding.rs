@@ -21,7 +21,9 @@ impl<E: Element> Backward<E> for EmbeddingBackward {
         let g2 = g.reshape(&[self.idx.len(), d]);
         let mut gt = g2.scatter_add_rows(&self.idx, self.rows);
         if let Some(p) = self.padding_idx {
-            gt.as_mut_slice()[p * d..(p + 1) * d].iter_mut().for_each(|v| *v = E::zero());
+            gt.as_mut_slice()[p * d..(p + 1) * d]
+                .iter_mut()
+                .for_each(|v| *v = E::zero());
         }
         grads.add(self.table, gt);
     }
@@ -30,14 +32,26 @@ impl<E: Element> Backward<E> for EmbeddingBackward {
 impl<'t, E: Element> Var<'t, E> {
     /// Looks up rows of `self` (a `[rows, dim]` table) for `idx` laid out as `index_shape`;
     /// lookups of `padding_idx` pass no gradient to the table.
-    pub fn embedding(self, idx: &[usize], index_shape: &[usize], padding_idx: Option<usize>) -> Var<'t, E> {
+    pub fn embedding(
+        self,
+        idx: &[usize],
+        index_shape: &[usize],
+        padding_idx: Option<usize>,
+    ) -> Var<'t, E> {
         let table = self.value();
         let (rows, d) = (table.shape()[0], table.shape()[1]);
         let mut shape = index_shape.to_vec();
         shape.push(d);
         let y = table.gather_rows(idx).reshape(&shape);
         let idx = idx.to_vec();
-        self.tape.record(y, &[self], || Box::new(EmbeddingBackward { table: self.node(), idx, rows, padding_idx }))
+        self.tape.record(y, &[self], || {
+            Box::new(EmbeddingBackward {
+                table: self.node(),
+                idx,
+                rows,
+                padding_idx,
+            })
+        })
     }
 }
 
@@ -75,6 +89,9 @@ mod tests {
         let tape = crate::Tape::<f64>::new();
         let t = tape.leaf(mclrec_tensor::Tensor::ones(&[3, 2]));
         let g = t.embedding(&[0, 2, 0], &[3], Some(0)).sum_all().backward();
-        assert_eq!(g.get(t).unwrap().to_vec(), vec![0.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
+        assert_eq!(
+            g.get(t).unwrap().to_vec(),
+            vec![0.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+        );
     }
 }

@@ -29,7 +29,13 @@ impl<'t, E: Element> Var<'t, E> {
         let norm = x.square().sum_keepdim(last).sqrt();
         let y = x.div(&norm);
         let saved = y.clone();
-        self.tape.record(y, &[self], || Box::new(L2NormalizeBackward { x: self.node(), y: saved, norm }))
+        self.tape.record(y, &[self], || {
+            Box::new(L2NormalizeBackward {
+                x: self.node(),
+                y: saved,
+                norm,
+            })
+        })
     }
 }
 

@@ -74,7 +74,9 @@ impl<E: Element> Backward<E> for IndexSelectBackward {
         let gp = g.permute(&perm);
         let rows = gp.shape()[0];
         let rest = gp.numel() / rows.max(1);
-        let summed = gp.reshape(&[rows, rest]).scatter_add_rows(&self.idx, self.shape[self.axis]);
+        let summed = gp
+            .reshape(&[rows, rest])
+            .scatter_add_rows(&self.idx, self.shape[self.axis]);
         let mut pshape: Vec<usize> = perm.iter().map(|&p| self.shape[p]).collect();
         pshape[0] = self.shape[self.axis];
         let mut inverse = vec![0; r];
@@ -90,7 +92,12 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn reshape(self, shape: &[usize]) -> Var<'t, E> {
         let x = self.value();
         let old = x.shape().to_vec();
-        self.tape.record(x.reshape(shape), &[self], || Box::new(ReshapeBackward { x: self.node(), shape: old }))
+        self.tape.record(x.reshape(shape), &[self], || {
+            Box::new(ReshapeBackward {
+                x: self.node(),
+                shape: old,
+            })
+        })
     }
 
     /// Reorders the axes: output axis `i` is input axis `perm[i]`.
@@ -100,7 +107,12 @@ impl<'t, E: Element> Var<'t, E> {
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
         }
-        self.tape.record(y, &[self], || Box::new(PermuteBackward { x: self.node(), inverse }))
+        self.tape.record(y, &[self], || {
+            Box::new(PermuteBackward {
+                x: self.node(),
+                inverse,
+            })
+        })
     }
 
     /// Swaps axes `a` and `b`.
@@ -117,7 +129,13 @@ impl<'t, E: Element> Var<'t, E> {
         let y = Tensor::concat(&refs, axis);
         let sizes = vals.iter().map(|v| v.shape()[axis]).collect();
         let ids = xs.iter().map(|x| x.node()).collect();
-        xs[0].tape.record(y, xs, || Box::new(ConcatBackward { xs: ids, sizes, axis }))
+        xs[0].tape.record(y, xs, || {
+            Box::new(ConcatBackward {
+                xs: ids,
+                sizes,
+                axis,
+            })
+        })
     }
 
     /// `len` entries of `axis` from `start`.
@@ -125,7 +143,12 @@ impl<'t, E: Element> Var<'t, E> {
         let x = self.value();
         let shape = x.shape().to_vec();
         self.tape.record(x.narrow(axis, start, len), &[self], || {
-            Box::new(NarrowBackward { x: self.node(), shape, axis, start })
+            Box::new(NarrowBackward {
+                x: self.node(),
+                shape,
+                axis,
+                start,
+            })
         })
     }
 
@@ -148,7 +171,12 @@ impl<'t, E: Element> Var<'t, E> {
         let shape = x.shape().to_vec();
         let idx_v = idx.to_vec();
         self.tape.record(x.index_select(axis, idx), &[self], || {
-            Box::new(IndexSelectBackward { x: self.node(), shape, axis, idx: idx_v })
+            Box::new(IndexSelectBackward {
+                x: self.node(),
+                shape,
+                axis,
+                idx: idx_v,
+            })
         })
     }
 }

@@ -47,7 +47,11 @@ impl<E: Element> Backward<E> for MatmulBackward<E> {
                     a2.matmul_t(&g2, true, false)
                 }
             } else {
-                let gb = if tb { g.matmul_t(a, true, ta) } else { a.matmul_t(g, !ta, false) };
+                let gb = if tb {
+                    g.matmul_t(a, true, ta)
+                } else {
+                    a.matmul_t(g, !ta, false)
+                };
                 gb.sum_to_shape(b.shape())
             };
             grads.add(self.b, gb);
@@ -68,7 +72,14 @@ impl<'t, E: Element> Var<'t, E> {
         let (a_val, b_val) = (self.value(), other.value());
         let y = a_val.matmul_t(&b_val, trans_a, trans_b);
         self.tape.record(y, &[self, other], || {
-            Box::new(MatmulBackward { a: self.node(), b: other.node(), a_val, b_val, ta: trans_a, tb: trans_b })
+            Box::new(MatmulBackward {
+                a: self.node(),
+                b: other.node(),
+                a_val,
+                b_val,
+                ta: trans_a,
+                tb: trans_b,
+            })
         })
     }
 }
@@ -80,7 +91,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn dims(m: usize, k: usize, ta: bool) -> Vec<usize> {
-        if ta { vec![k, m] } else { vec![m, k] }
+        if ta {
+            vec![k, m]
+        } else {
+            vec![m, k]
+        }
     }
 
     proptest! {

@@ -19,7 +19,14 @@ impl<E: Element> Backward<E> for SumBackward<E> {
         let mut keep = self.shape.clone();
         keep[self.axis] = 1;
         let g = g.reshape(&keep).broadcast_to(&self.shape);
-        grads.add(self.x, if self.scale == E::one() { g } else { g.mul_scalar(self.scale) });
+        grads.add(
+            self.x,
+            if self.scale == E::one() {
+                g
+            } else {
+                g.mul_scalar(self.scale)
+            },
+        );
     }
 }
 
@@ -33,7 +40,11 @@ impl<E: Element> Backward<E> for SelectBackward {
     fn backward(&self, g: &Tensor<E>, grads: &mut GradSink<'_, E>) {
         let mut keep = self.shape.clone();
         keep[self.axis] = 1;
-        grads.add(self.x, g.reshape(&keep).scatter_add(self.axis, &self.idx, &self.shape));
+        grads.add(
+            self.x,
+            g.reshape(&keep)
+                .scatter_add(self.axis, &self.idx, &self.shape),
+        );
     }
 }
 
@@ -41,9 +52,24 @@ impl<'t, E: Element> Var<'t, E> {
     fn reduce_sum(self, axis: usize, mean: bool) -> Var<'t, E> {
         let x = self.value();
         let shape = x.shape().to_vec();
-        let y = if mean { x.mean_axis(axis) } else { x.sum_axis(axis) };
-        let scale = if mean { E::one() / E::from_f64(shape[axis] as f64) } else { E::one() };
-        self.tape.record(y, &[self], || Box::new(SumBackward { x: self.node(), shape, axis, scale }))
+        let y = if mean {
+            x.mean_axis(axis)
+        } else {
+            x.sum_axis(axis)
+        };
+        let scale = if mean {
+            E::one() / E::from_f64(shape[axis] as f64)
+        } else {
+            E::one()
+        };
+        self.tape.record(y, &[self], || {
+            Box::new(SumBackward {
+                x: self.node(),
+                shape,
+                axis,
+                scale,
+            })
+        })
     }
 
     /// Sum along `axis` (removed from the shape).
@@ -68,8 +94,19 @@ impl<'t, E: Element> Var<'t, E> {
     fn select(self, axis: usize, max: bool) -> Var<'t, E> {
         let x = self.value();
         let shape = x.shape().to_vec();
-        let (y, idx) = if max { x.max_axis(axis) } else { x.min_axis(axis) };
-        self.tape.record(y, &[self], || Box::new(SelectBackward { x: self.node(), shape, axis, idx }))
+        let (y, idx) = if max {
+            x.max_axis(axis)
+        } else {
+            x.min_axis(axis)
+        };
+        self.tape.record(y, &[self], || {
+            Box::new(SelectBackward {
+                x: self.node(),
+                shape,
+                axis,
+                idx,
+            })
+        })
     }
 
     /// Maximum along `axis`; the gradient goes to the (first) maximal element.

@@ -36,7 +36,14 @@ pub struct Adam<E: Element> {
 impl<E: Element> Adam<E> {
     /// Adam with PyTorch's defaults and learning rate `lr` over `group`.
     pub fn new(group: GroupId, lr: f64) -> Self {
-        Adam { group, lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, state: Vec::new() }
+        Adam {
+            group,
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            state: Vec::new(),
+        }
     }
 
     /// The state of each parameter that has been stepped (for checkpoints).
@@ -57,12 +64,21 @@ impl<E: Element> Optimizer<E> for Adam<E> {
 
     fn step(&mut self, store: &mut ParamStore<E>) {
         for id in store.ids_in(self.group) {
-            let Some(grad) = store.get(id).grad.clone() else { continue };
+            let Some(grad) = store.get(id).grad.clone() else {
+                continue;
+            };
             let pos = match self.state.iter().position(|(p, _)| *p == id) {
                 Some(i) => i,
                 None => {
                     let shape = grad.shape();
-                    self.state.push((id, AdamState { m: Tensor::zeros(shape), v: Tensor::zeros(shape), step: 0 }));
+                    self.state.push((
+                        id,
+                        AdamState {
+                            m: Tensor::zeros(shape),
+                            v: Tensor::zeros(shape),
+                            step: 0,
+                        },
+                    ));
                     self.state.len() - 1
                 }
             };
@@ -76,7 +92,10 @@ impl<E: Element> Optimizer<E> for Adam<E> {
                 weight_decay: self.weight_decay,
                 step: st.step,
             };
-            store.get_mut(id).value.adam_step(&grad, &mut st.m, &mut st.v, &h);
+            store
+                .get_mut(id)
+                .value
+                .adam_step(&grad, &mut st.m, &mut st.v, &h);
         }
     }
 }

@@ -22,7 +22,13 @@ pub struct Sgd<E: Element> {
 impl<E: Element> Sgd<E> {
     /// Plain SGD with learning rate `lr` over `group`.
     pub fn new(group: GroupId, lr: f64) -> Self {
-        Sgd { group, lr, momentum: 0.0, weight_decay: 0.0, buffers: Vec::new() }
+        Sgd {
+            group,
+            lr,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            buffers: Vec::new(),
+        }
     }
 }
 
@@ -34,7 +40,9 @@ impl<E: Element> Optimizer<E> for Sgd<E> {
     fn step(&mut self, store: &mut ParamStore<E>) {
         for id in store.ids_in(self.group) {
             let p = store.get(id);
-            let Some(mut g) = p.grad.clone() else { continue };
+            let Some(mut g) = p.grad.clone() else {
+                continue;
+            };
             if self.weight_decay != 0.0 {
                 g = g.add(&p.value.mul_scalar(E::from_f64(self.weight_decay)));
             }
@@ -79,6 +87,9 @@ mod tests {
         // step 1: g = 2w = (2, -4), b = g, w = (0.8, -1.6)
         // step 2: g = (1.6, -3.2), b = 0.9*(2,-4) + g = (3.4, -6.8), w = (0.46, -0.92)
         let v = store.value(w).to_vec();
-        assert!((v[0] - 0.46).abs() < 1e-12 && (v[1] + 0.92).abs() < 1e-12, "{v:?}");
+        assert!(
+            (v[0] - 0.46).abs() < 1e-12 && (v[1] + 0.92).abs() < 1e-12,
+            "{v:?}"
+        );
     }
 }

@@ -13,7 +13,9 @@ const CHUNK: usize = 8192;
 /// Runs `f(in_chunk, out_chunk)` over matching chunks, in parallel when large.
 fn map_chunks<E: Element>(x: &[E], out: &mut [E], f: impl Fn(&[E], &mut [E]) + Sync) {
     if x.len() >= PAR_MIN {
-        out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, i)| f(i, o));
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(o, i)| f(i, o));
     } else {
         f(x, out);
     }
@@ -27,7 +29,11 @@ fn scalar_fn<E: Element>(op: UnaryOp<E>) -> impl Fn(E) -> E + Sync {
         UnaryOp::Sqrt => v.sqrt(),
         UnaryOp::Tanh => v.tanh(),
         UnaryOp::Erf => v.erf(),
-        UnaryOp::Gelu => E::from_f64(0.5) * v * (E::one() + (v * E::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf()),
+        UnaryOp::Gelu => {
+            E::from_f64(0.5)
+                * v
+                * (E::one() + (v * E::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf())
+        }
         UnaryOp::Relu => v.max(E::zero()),
         UnaryOp::Recip => v.recip(),
         UnaryOp::Square => v * v,
@@ -56,7 +62,9 @@ pub(super) fn unary<E: Element>(op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
         UnaryOp::Exp => map_chunks(xs, &mut out, |i, o| E::exp_slice(i, o)),
         _ => {
             let f = scalar_fn(op);
-            map_chunks(xs, &mut out, |i, o| o.iter_mut().zip(i).for_each(|(o, &v)| *o = f(v)));
+            map_chunks(xs, &mut out, |i, o| {
+                o.iter_mut().zip(i).for_each(|(o, &v)| *o = f(v))
+            });
         }
     }
     Tensor::from_vec(out, x.shape())
@@ -87,7 +95,12 @@ fn apply<E: Element>(op: BinaryOp, a: E, b: E) -> E {
     }
 }
 
-pub(super) fn binary<E: Element>(op: BinaryOp, a: &Tensor<E>, b: &Tensor<E>, out_shape: &[usize]) -> Tensor<E> {
+pub(super) fn binary<E: Element>(
+    op: BinaryOp,
+    a: &Tensor<E>,
+    b: &Tensor<E>,
+    out_shape: &[usize],
+) -> Tensor<E> {
     let (av, bv) = (a.as_slice(), b.as_slice());
     let n = numel(out_shape);
     let mut out = vec![E::zero(); n];
@@ -117,7 +130,9 @@ pub(super) fn binary<E: Element>(op: BinaryOp, a: &Tensor<E>, b: &Tensor<E>, out
         };
         let rows_per = (CHUNK / m).max(1) * m;
         if n >= PAR_MIN {
-            out.par_chunks_mut(rows_per).zip(av.par_chunks(rows_per)).for_each(|(o, x)| f(o, x));
+            out.par_chunks_mut(rows_per)
+                .zip(av.par_chunks(rows_per))
+                .for_each(|(o, x)| f(o, x));
         } else {
             f(&mut out, av);
         }
@@ -129,7 +144,10 @@ pub(super) fn binary<E: Element>(op: BinaryOp, a: &Tensor<E>, b: &Tensor<E>, out
         let ab = aa.broadcast(sh.clone()).expect("broadcast checked");
         let bb = bb.broadcast(sh.clone()).expect("broadcast checked");
         let mut o = ndarray::ArrayViewMutD::from_shape(sh, &mut out).expect("contiguous");
-        Zip::from(&mut o).and(&ab).and(&bb).for_each(|o, &x, &y| *o = apply(op, x, y));
+        Zip::from(&mut o)
+            .and(&ab)
+            .and(&bb)
+            .for_each(|o, &x, &y| *o = apply(op, x, y));
     }
     Tensor::from_vec(out, out_shape)
 }

@@ -18,18 +18,29 @@ pub(super) fn gather_rows<E: Element>(table: &Tensor<E>, idx: &[usize]) -> Tenso
     Tensor::from_vec(out, &[idx.len(), cols])
 }
 
-pub(super) fn scatter_add_rows<E: Element>(src: &Tensor<E>, idx: &[usize], n_rows: usize) -> Tensor<E> {
+pub(super) fn scatter_add_rows<E: Element>(
+    src: &Tensor<E>,
+    idx: &[usize],
+    n_rows: usize,
+) -> Tensor<E> {
     let cols = src.shape()[1];
     let s = src.as_slice();
     let mut out = vec![E::zero(); n_rows * cols];
     for (r, &i) in idx.iter().enumerate() {
         let dst = &mut out[i * cols..(i + 1) * cols];
-        dst.iter_mut().zip(&s[r * cols..(r + 1) * cols]).for_each(|(d, &v)| *d += v);
+        dst.iter_mut()
+            .zip(&s[r * cols..(r + 1) * cols])
+            .for_each(|(d, &v)| *d += v);
     }
     Tensor::from_vec(out, &[n_rows, cols])
 }
 
-pub(super) fn gather<E: Element>(x: &Tensor<E>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Tensor<E> {
+pub(super) fn gather<E: Element>(
+    x: &Tensor<E>,
+    axis: usize,
+    idx: &[usize],
+    out_shape: &[usize],
+) -> Tensor<E> {
     let (outer, len, inner) = split_at_axis(x.shape(), axis);
     let k = out_shape[axis];
     let xs = x.as_slice();
@@ -45,7 +56,12 @@ pub(super) fn gather<E: Element>(x: &Tensor<E>, axis: usize, idx: &[usize], out_
     Tensor::from_vec(out, out_shape)
 }
 
-pub(super) fn scatter_add<E: Element>(src: &Tensor<E>, axis: usize, idx: &[usize], shape: &[usize]) -> Tensor<E> {
+pub(super) fn scatter_add<E: Element>(
+    src: &Tensor<E>,
+    axis: usize,
+    idx: &[usize],
+    shape: &[usize],
+) -> Tensor<E> {
     let (outer, len, inner) = split_at_axis(shape, axis);
     let k = src.shape()[axis];
     let s = src.as_slice();
@@ -77,7 +93,9 @@ impl<E: Element> PartialOrd for Entry<E> {
 impl<E: Element> Ord for Entry<E> {
     // "Greater" = worse: a lower value, or the same value at a higher index.
     fn cmp(&self, o: &Self) -> Ordering {
-        o.0.partial_cmp(&self.0).unwrap_or(Ordering::Equal).then(self.1.cmp(&o.1))
+        o.0.partial_cmp(&self.0)
+            .unwrap_or(Ordering::Equal)
+            .then(self.1.cmp(&o.1))
     }
 }
 

@@ -12,11 +12,35 @@ const PAR_FLOPS: usize = 1 << 18;
 /// # Safety
 /// `a` holds `m*k` and `b` holds `k*n` elements; `c` holds `m*n` and aliases neither.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_one<E: Element>(m: usize, k: usize, n: usize, a: *const E, ta: bool, b: *const E, tb: bool, c: *mut E) {
+unsafe fn gemm_one<E: Element>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const E,
+    ta: bool,
+    b: *const E,
+    tb: bool,
+    c: *mut E,
+) {
     // A stored [m, k] (rsa = k, csa = 1) or, transposed, [k, m] (rsa = 1, csa = m).
     let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
     let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
-    E::gemm(m, k, n, E::one(), a, rsa, csa, b, rsb, csb, E::zero(), c, n as isize, 1);
+    E::gemm(
+        m,
+        k,
+        n,
+        E::one(),
+        a,
+        rsa,
+        csa,
+        b,
+        rsb,
+        csb,
+        E::zero(),
+        c,
+        n as isize,
+        1,
+    );
 }
 
 struct SendPtr<E>(*mut E);
@@ -40,7 +64,18 @@ pub(super) fn matmul<E: Element>(a: &Tensor<E>, b: &Tensor<E>, ta: bool, tb: boo
         out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
             let bo = if b_shared { 0 } else { i * k * n };
             // SAFETY: the slices have the sizes computed above.
-            unsafe { gemm_one(m, k, n, ap[i * m * k..].as_ptr(), ta, bp[bo..].as_ptr(), tb, c.as_mut_ptr()) }
+            unsafe {
+                gemm_one(
+                    m,
+                    k,
+                    n,
+                    ap[i * m * k..].as_ptr(),
+                    ta,
+                    bp[bo..].as_ptr(),
+                    tb,
+                    c.as_mut_ptr(),
+                )
+            }
         });
     } else if batch == 1 && work >= PAR_FLOPS && m >= 64 && rayon::current_num_threads() > 1 {
         // One big product: split the rows of C across threads (deterministic: each row of C
@@ -81,7 +116,16 @@ pub(super) fn matmul<E: Element>(a: &Tensor<E>, b: &Tensor<E>, ta: bool, tb: boo
             let bo = if b_shared { 0 } else { i * k * n };
             // SAFETY: as above.
             unsafe {
-                gemm_one(m, k, n, ap[i * m * k..].as_ptr(), ta, bp[bo..].as_ptr(), tb, out[i * m * n..].as_mut_ptr())
+                gemm_one(
+                    m,
+                    k,
+                    n,
+                    ap[i * m * k..].as_ptr(),
+                    ta,
+                    bp[bo..].as_ptr(),
+                    tb,
+                    out[i * m * n..].as_mut_ptr(),
+                )
             }
         }
     }

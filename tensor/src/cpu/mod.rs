@@ -52,7 +52,13 @@ impl<E: Element> Backend<E> for CpuBackend {
     fn softmax(&self, x: &Tensor<E>, log: bool) -> Tensor<E> {
         normalise::softmax(x, log)
     }
-    fn layer_norm(&self, x: &Tensor<E>, g: &Tensor<E>, b: &Tensor<E>, eps: E) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
+    fn layer_norm(
+        &self,
+        x: &Tensor<E>,
+        g: &Tensor<E>,
+        b: &Tensor<E>,
+        eps: E,
+    ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         normalise::layer_norm(x, g, b, eps)
     }
     fn gather_rows(&self, table: &Tensor<E>, idx: &[usize]) -> Tensor<E> {
@@ -64,7 +70,13 @@ impl<E: Element> Backend<E> for CpuBackend {
     fn gather(&self, x: &Tensor<E>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Tensor<E> {
         indexing::gather(x, axis, idx, out_shape)
     }
-    fn scatter_add(&self, src: &Tensor<E>, axis: usize, idx: &[usize], shape: &[usize]) -> Tensor<E> {
+    fn scatter_add(
+        &self,
+        src: &Tensor<E>,
+        axis: usize,
+        idx: &[usize],
+        shape: &[usize],
+    ) -> Tensor<E> {
         indexing::scatter_add(src, axis, idx, shape)
     }
     fn broadcast_to(&self, x: &Tensor<E>, shape: &[usize]) -> Tensor<E> {
@@ -91,7 +103,20 @@ impl<E: Element> Backend<E> for CpuBackend {
     fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E> {
         random::random(fill, shape, rng)
     }
-    fn adam_step(&self, p: &mut Tensor<E>, g: &Tensor<E>, m: &mut Tensor<E>, v: &mut Tensor<E>, h: &AdamParams) {
-        E::adam_update(p.as_mut_slice(), g.as_slice(), m.as_mut_slice(), v.as_mut_slice(), h)
+    fn adam_step(
+        &self,
+        p: &mut Tensor<E>,
+        g: &Tensor<E>,
+        m: &mut Tensor<E>,
+        v: &mut Tensor<E>,
+        h: &AdamParams,
+    ) {
+        E::adam_update(
+            p.as_mut_slice(),
+            g.as_slice(),
+            m.as_mut_slice(),
+            v.as_mut_slice(),
+            h,
+        )
     }
 }

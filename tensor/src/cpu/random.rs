@@ -14,7 +14,11 @@ pub fn standard_normal(rng: &mut dyn RngCore) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-pub(super) fn random<E: Element>(fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E> {
+pub(super) fn random<E: Element>(
+    fill: RandomFill,
+    shape: &[usize],
+    rng: &mut dyn RngCore,
+) -> Tensor<E> {
     let n = numel(shape);
     let data = (0..n)
         .map(|_| {

@@ -24,7 +24,9 @@ pub(super) fn reduce<E: Element>(op: ReduceOp, x: &Tensor<E>, axis: usize) -> Te
         for j in 0..len {
             let row = &xs[(o * len + j) * inner..(o * len + j + 1) * inner];
             match op {
-                ReduceOp::Sum | ReduceOp::Mean => acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v),
+                ReduceOp::Sum | ReduceOp::Mean => {
+                    acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v)
+                }
                 ReduceOp::Max => acc.iter_mut().zip(row).for_each(|(a, &v)| *a = a.max(v)),
                 ReduceOp::Min => acc.iter_mut().zip(row).for_each(|(a, &v)| *a = a.min(v)),
             }
@@ -37,7 +39,11 @@ pub(super) fn reduce<E: Element>(op: ReduceOp, x: &Tensor<E>, axis: usize) -> Te
     Tensor::from_vec(out, &out_shape(x.shape(), axis))
 }
 
-pub(super) fn arg_reduce<E: Element>(max: bool, x: &Tensor<E>, axis: usize) -> (Tensor<E>, Vec<usize>) {
+pub(super) fn arg_reduce<E: Element>(
+    max: bool,
+    x: &Tensor<E>,
+    axis: usize,
+) -> (Tensor<E>, Vec<usize>) {
     let (outer, len, inner) = split_at_axis(x.shape(), axis);
     assert!(len > 0, "max/min over an empty axis");
     let xs = x.as_slice();

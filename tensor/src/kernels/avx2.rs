@@ -16,7 +16,10 @@ const LANES: usize = 8;
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn exp256(x: __m256) -> __m256 {
-    let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.336_54)), _mm256_set1_ps(88.376_26));
+    let x = _mm256_min_ps(
+        _mm256_max_ps(x, _mm256_set1_ps(-87.336_54)),
+        _mm256_set1_ps(88.376_26),
+    );
     // n = round(x / ln 2); r = x - n ln 2 in two parts for accuracy.
     let n = _mm256_round_ps(
         _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
@@ -205,7 +208,10 @@ pub unsafe fn log_softmax_row(x: &[f32], y: &mut [f32]) {
     let (mv, lv) = (_mm256_set1_ps(m), _mm256_set1_ps(ls));
     for i in (0..body).step_by(LANES) {
         let v = _mm256_loadu_ps(x.as_ptr().add(i));
-        _mm256_storeu_ps(y.as_mut_ptr().add(i), _mm256_sub_ps(_mm256_sub_ps(v, mv), lv));
+        _mm256_storeu_ps(
+            y.as_mut_ptr().add(i),
+            _mm256_sub_ps(_mm256_sub_ps(v, mv), lv),
+        );
     }
     for i in body..n {
         y[i] = (x[i] - m) - ls;
@@ -214,7 +220,13 @@ pub unsafe fn log_softmax_row(x: &[f32], y: &mut [f32]) {
 
 /// Layer norm of one row (two passes for the variance, as the scalar reference).
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn layer_norm_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) -> (f32, f32) {
+pub unsafe fn layer_norm_row(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    y: &mut [f32],
+) -> (f32, f32) {
     let n = x.len();
     let body = n - n % LANES;
     let mut acc = _mm256_setzero_ps();
@@ -231,7 +243,10 @@ pub unsafe fn layer_norm_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y
         acc = _mm256_fmadd_ps(d, d, acc);
     }
     let mut ss = hsum(acc);
-    ss += x[body..].iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>();
+    ss += x[body..]
+        .iter()
+        .map(|&v| (v - mean) * (v - mean))
+        .sum::<f32>();
     let rstd = 1.0 / (ss / n as f32 + eps).sqrt();
     let rv = _mm256_set1_ps(rstd);
     for i in (0..body).step_by(LANES) {
@@ -269,12 +284,22 @@ pub unsafe fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: &A
         let pv = _mm256_loadu_ps(pp);
         let gv = _mm256_fmadd_ps(wd, pv, _mm256_loadu_ps(g.as_ptr().add(i)));
         let mv = _mm256_fmadd_ps(b1, _mm256_loadu_ps(mp), _mm256_mul_ps(b1c, gv));
-        let vv = _mm256_fmadd_ps(b2, _mm256_loadu_ps(vp), _mm256_mul_ps(b2c, _mm256_mul_ps(gv, gv)));
+        let vv = _mm256_fmadd_ps(
+            b2,
+            _mm256_loadu_ps(vp),
+            _mm256_mul_ps(b2c, _mm256_mul_ps(gv, gv)),
+        );
         let denom = _mm256_fmadd_ps(_mm256_sqrt_ps(vv), isb, eps);
         let upd = _mm256_div_ps(_mm256_mul_ps(step, mv), denom);
         _mm256_storeu_ps(mp, mv);
         _mm256_storeu_ps(vp, vv);
         _mm256_storeu_ps(pp, _mm256_sub_ps(pv, upd));
     }
-    scalar::adam(&mut p[body..], &g[body..], &mut m[body..], &mut v[body..], h);
+    scalar::adam(
+        &mut p[body..],
+        &g[body..],
+        &mut m[body..],
+        &mut v[body..],
+        h,
+    );
 }

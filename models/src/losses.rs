@@ -1,0 +1,159 @@
+//! MCLRec's losses, as the official code computes them (`mclrec.py`).
+//!
+//! Where the paper's formulas differ from the code, the code is followed:
+//! * the contrastive similarity is a plain dot product with temperature 1 (the paper
+//!   writes a general `sim(., .) / tau`);
+//! * `L_rec` is a softmax over the padding item and every real item (the padding class is
+//!   not masked in training);
+//! * the regulariser includes the factor 0.1 (the paper's `gamma`, folded into `R` by the
+//!   official `meta_rl`) and is written with hinge terms around the hardest negative.
+
+use mclrec_autograd::Var;
+use mclrec_tensor::{Element, Tensor};
+
+/// `L_rec`: mean cross-entropy of `h E^T` (E = the class rows of the item table) against
+/// the next items.
+pub fn rec_loss<'t, E: Element>(
+    h: Var<'t, E>,
+    class_embeddings: Var<'t, E>,
+    targets: &[usize],
+) -> Var<'t, E> {
+    h.matmul_t(class_embeddings, false, true)
+        .cross_entropy(targets)
+}
+
+/// For `2n` rows: the partner of row `r` (`r + n` or `r - n`).
+fn partners(n: usize) -> Vec<usize> {
+    (0..2 * n)
+        .map(|r| if r < n { r + n } else { r - n })
+        .collect()
+}
+
+/// A `[2n, 2n]` mask with 1 on the diagonal (and, with `partner`, at each row's partner).
+fn mask(n: usize, partner: bool) -> Tensor<f64> {
+    let m = 2 * n;
+    let mut v = vec![0.0; m * m];
+    for (r, p) in partners(n).into_iter().enumerate() {
+        v[r * m + r] = 1.0;
+        if partner {
+            v[r * m + p] = 1.0;
+        }
+    }
+    Tensor::from_vec(v, &[m, m])
+}
+
+fn cast<E: Element>(t: Tensor<f64>) -> Tensor<E> {
+    Tensor::from_f64s(t.as_slice(), t.shape())
+}
+
+/// `z = [a; b]`, `S = z z^T` (dot product, temperature 1).
+fn similarity<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
+    let z = Var::concat(&[a, b], 0);
+    z.matmul_t(z, false, true)
+}
+
+/// InfoNCE of two views `a`, `b` (`[n, d]` each): with `S = [a; b][a; b]^T`, row `r`'s
+/// positive is its partner and its negatives the `2n - 2` other rows; the loss is the mean
+/// over the `2n` rows of `-S[r, partner] + log sum_{c != r} exp S[r, c]`.
+///
+/// (`mclrec.py` `info_nce`: cross-entropy of `[positive, negatives]` with label 0, which
+/// is the same number.)
+pub fn info_nce<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
+    let n = a.shape()[0];
+    let s = similarity(a, b).masked_fill(&cast(mask(n, false)), E::neg_infinity());
+    s.cross_entropy(&partners(n))
+}
+
+/// The official `meta_contrast_rl` term for one pair: with positives `p_r`, negatives
+/// `n_rj` and `m_r = max_j n_rj`,
+/// `mean_r relu(p_r - min(p_r, m_r)) + mean_{r,j} relu(max(p_r, m_r) - n_rj)`.
+///
+/// Written with `relu(p - m)` for `p - min(p, m)` and `m + relu(p - m)` for `max(p, m)`,
+/// which are equal and have the same gradients as the official `torch.min` / `torch.max`.
+pub fn regulariser_term<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
+    let n = a.shape()[0];
+    let m2 = 2 * n;
+    let s = similarity(a, b);
+    let not_neg = cast::<E>(mask(n, true));
+    let pos = s.gather(1, &partners(n), &[m2, 1]); // [2n, 1]
+    let hardest = s
+        .masked_fill(&not_neg, E::neg_infinity())
+        .max_axis(1)
+        .reshape(&[m2, 1]);
+    let gap = pos.sub(hardest).relu(); // p - min(p, m)
+    let hi = hardest.add(gap); // max(p, m)
+    let first = gap.mean_all();
+    let hinge = hi.sub(s).relu().masked_fill(&not_neg, E::zero());
+    let second = hinge
+        .sum_all()
+        .mul_scalar(E::from_f64(1.0 / (m2 * (m2 - 2)) as f64));
+    first.add(second)
+}
+
+/// Every loss term of one MCLRec forward pass (each a scalar).
+pub struct MclrecLosses<'t, E: Element> {
+    /// `L_rec` (absent when the step does not use it).
+    pub rec: Option<Var<'t, E>>,
+    /// `L_cl1 = info_nce(h1, h2)`.
+    pub cl1: Var<'t, E>,
+    /// `info_nce(h1, z2)`, `info_nce(h2, z1)`, `info_nce(z1, z2)`.
+    pub cl2_terms: [Var<'t, E>; 3],
+    /// `r(h1, z2)`, `r(h2, z1)`, `r(z1, z2)` (without the 0.1).
+    pub reg_terms: [Var<'t, E>; 3],
+}
+
+impl<'t, E: Element> MclrecLosses<'t, E> {
+    /// Computes the contrastive terms from the two views `h1`, `h2` and their augmenter
+    /// outputs `z1 = w1(h1)`, `z2 = w2(h2)`.
+    pub fn new(
+        rec: Option<Var<'t, E>>,
+        h1: Var<'t, E>,
+        h2: Var<'t, E>,
+        z1: Var<'t, E>,
+        z2: Var<'t, E>,
+    ) -> Self {
+        MclrecLosses {
+            rec,
+            cl1: info_nce(h1, h2),
+            cl2_terms: [info_nce(h1, z2), info_nce(h2, z1), info_nce(z1, z2)],
+            reg_terms: [
+                regulariser_term(h1, z2),
+                regulariser_term(h2, z1),
+                regulariser_term(z1, z2),
+            ],
+        }
+    }
+
+    /// `L_cl2`: the sum of the three meta-contrast terms.
+    pub fn cl2(&self) -> Var<'t, E> {
+        self.cl2_terms[0]
+            .add(self.cl2_terms[1])
+            .add(self.cl2_terms[2])
+    }
+
+    /// `R = 0.1 (r1 + r2 + r3)` (the official `meta_rl`).
+    pub fn reg(&self) -> Var<'t, E> {
+        self.reg_terms[0]
+            .add(self.reg_terms[1])
+            .add(self.reg_terms[2])
+            .mul_scalar(E::from_f64(0.1))
+    }
+
+    /// The encoder steps' loss: `L_rec + lambda L_cl1 + beta (L_cl2 + R)`.
+    ///
+    /// # Panics
+    /// If `L_rec` was not computed.
+    pub fn encoder_loss(&self, lambda: f64, beta: f64) -> Var<'t, E> {
+        let rec = self.rec.expect("the encoder step needs L_rec");
+        let meta = self.cl2().add(self.reg()).mul_scalar(E::from_f64(beta));
+        rec.add(self.cl1.mul_scalar(E::from_f64(lambda))).add(meta)
+    }
+
+    /// The augmenter step's loss: `lambda L_cl1 + L_cl2 + R`.
+    pub fn augmenter_loss(&self, lambda: f64) -> Var<'t, E> {
+        self.cl1
+            .mul_scalar(E::from_f64(lambda))
+            .add(self.cl2())
+            .add(self.reg())
+    }
+}

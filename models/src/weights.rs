@@ -1,0 +1,233 @@
+//! Weights in safetensors with the official parameter names, both ways.
+//!
+//! [`save`] writes every parameter of a store (plus optional extra tensors and string
+//! metadata) under its name; [`load_into`] reads a file into a store and checks it against
+//! the store: every name must be present, every shape and dtype must match, and names the
+//! store does not have are errors unless a prefix says to skip them.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use mclrec_autograd::ParamStore;
+use mclrec_tensor::{Element, Tensor};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+/// Why weights could not be loaded.
+#[derive(Debug)]
+pub struct WeightsError(pub String);
+
+impl std::fmt::Display for WeightsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WeightsError {}
+
+fn dtype<E: Element>() -> Dtype {
+    if E::NAME == "f64" {
+        Dtype::F64
+    } else {
+        Dtype::F32
+    }
+}
+
+/// Decodes a little-endian tensor of `f32` / `f64`.
+pub fn decode<E: Element>(view: &TensorView<'_>) -> Result<Tensor<E>, WeightsError> {
+    let data = view.data();
+    let values: Vec<E> = match view.dtype() {
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| E::from_f64(f32::from_le_bytes(b.try_into().unwrap()) as f64))
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|b| E::from_f64(f64::from_le_bytes(b.try_into().unwrap())))
+            .collect(),
+        other => return Err(WeightsError(format!("unsupported dtype {other:?}"))),
+    };
+    Ok(Tensor::from_vec(values, view.shape()))
+}
+
+/// Decodes an integer tensor (`I64` or `I32`) as indices.
+pub fn decode_indices(view: &TensorView<'_>) -> Result<Vec<i64>, WeightsError> {
+    let data = view.data();
+    match view.dtype() {
+        Dtype::I64 => Ok(data
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect()),
+        Dtype::I32 => Ok(data
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64)
+            .collect()),
+        other => Err(WeightsError(format!(
+            "expected integer tensor, got {other:?}"
+        ))),
+    }
+}
+
+fn encode<E: Element>(t: &Tensor<E>) -> Vec<u8> {
+    let v = t.to_vec();
+    let mut out = Vec::with_capacity(v.len() * std::mem::size_of::<E>());
+    for x in v {
+        if E::NAME == "f64" {
+            out.extend_from_slice(&x.as_f64().to_le_bytes());
+        } else {
+            out.extend_from_slice(&(x.as_f64() as f32).to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Serialises named tensors and metadata to safetensors bytes.
+pub fn to_bytes<E: Element>(
+    tensors: &[(String, Tensor<E>)],
+    metadata: &HashMap<String, String>,
+) -> Vec<u8> {
+    let encoded: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), encode(t), t.shape().to_vec()))
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = encoded
+        .iter()
+        .map(|(n, b, s)| {
+            (
+                n.clone(),
+                TensorView::new(dtype::<E>(), s.clone(), b).expect("sizes agree"),
+            )
+        })
+        .collect();
+    let meta = if metadata.is_empty() {
+        None
+    } else {
+        Some(metadata.clone())
+    };
+    safetensors::serialize(views, &meta).expect("serialising in memory")
+}
+
+/// The store's parameters as `(name, tensor)` pairs.
+pub fn named<E: Element>(store: &ParamStore<E>) -> Vec<(String, Tensor<E>)> {
+    store
+        .iter()
+        .map(|(_, p)| (p.name.clone(), p.value.clone()))
+        .collect()
+}
+
+/// Writes the store's parameters to `path` (atomically: a temporary file, then a rename).
+pub fn save<E: Element>(
+    store: &ParamStore<E>,
+    path: &Path,
+    metadata: &HashMap<String, String>,
+) -> std::io::Result<()> {
+    write_atomic(path, &to_bytes(&named(store), metadata))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
+/// a crash never leaves a half-written file where a good one was.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Loads the tensors of `bytes` into `store` by name. Names starting with one of
+/// `skip_prefixes` are ignored; every other name must be a parameter of the store, and every
+/// parameter must be in the file with its shape. `label` names the file in errors.
+pub fn load_bytes_into<E: Element>(
+    store: &mut ParamStore<E>,
+    bytes: &[u8],
+    label: &str,
+    skip_prefixes: &[&str],
+) -> Result<(), WeightsError> {
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| WeightsError(format!("{label}: not a valid safetensors file ({e})")))?;
+    let mut problems = Vec::new();
+    let mut seen = vec![false; store.len()];
+    let mut names: Vec<String> = st.names().into_iter().cloned().collect();
+    names.sort();
+    for name in names {
+        if skip_prefixes.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        let Some(id) = store.find(&name) else {
+            problems.push(format!("unexpected tensor `{name}`"));
+            continue;
+        };
+        seen[id.0] = true;
+        let view = st
+            .tensor(&name)
+            .map_err(|e| WeightsError(format!("{label}: `{name}`: {e}")))?;
+        let want = store.value(id).shape().to_vec();
+        if view.shape() != want.as_slice() {
+            problems.push(format!(
+                "`{name}` has shape {:?}, the model needs {:?}",
+                view.shape(),
+                want
+            ));
+            continue;
+        }
+        if view.dtype() != dtype::<E>() {
+            problems.push(format!(
+                "`{name}` is {:?}, the model needs {:?}",
+                view.dtype(),
+                dtype::<E>()
+            ));
+            continue;
+        }
+        store.get_mut(id).value = decode(&view)?;
+    }
+    for (id, p) in store.iter() {
+        if !seen[id.0] {
+            problems.push(format!("missing tensor `{}`", p.name));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(WeightsError(format!(
+            "{label}: weights do not fit the model: {}",
+            problems.join("; ")
+        )))
+    }
+}
+
+/// [`load_bytes_into`] from a file.
+pub fn load_into<E: Element>(
+    store: &mut ParamStore<E>,
+    path: &Path,
+    skip_prefixes: &[&str],
+) -> Result<(), WeightsError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| WeightsError(format!("{}: cannot read ({e})", path.display())))?;
+    load_bytes_into(store, &bytes, &path.display().to_string(), skip_prefixes)
+}
+
+/// The names, shapes and metadata in a safetensors file, without loading the data.
+pub fn inspect(
+    bytes: &[u8],
+) -> Result<(Vec<(String, Vec<usize>)>, HashMap<String, String>), WeightsError> {
+    let (_, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| WeightsError(format!("not a valid safetensors file ({e})")))?;
+    let mut shapes: Vec<(String, Vec<usize>)> = meta
+        .tensors()
+        .iter()
+        .map(|(n, i)| (n.clone(), i.shape.clone()))
+        .collect();
+    shapes.sort();
+    Ok((shapes, meta.metadata().clone().unwrap_or_default()))
+}
