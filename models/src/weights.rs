@@ -231,3 +231,72 @@ pub fn inspect(
     shapes.sort();
     Ok((shapes, meta.metadata().clone().unwrap_or_default()))
 }
+
+/// Builds an encoder whose shapes are read from a safetensors file and loads its weights
+/// (tensors whose names start with `aug_` or `optim.` are ignored). `n_real_items` comes
+/// from the dataset: the item table must have `n_real_items + 1` rows (this project's
+/// checkpoints) or `n_real_items + 2` (the official ones, whose last row is never used).
+/// `heads` is read from the metadata key `n_heads` when present.
+pub fn load_encoder<E: Element>(
+    bytes: &[u8],
+    label: &str,
+    n_real_items: usize,
+    default_heads: usize,
+) -> Result<(ParamStore<E>, crate::SasRecEncoder), WeightsError> {
+    let (shapes, meta) = inspect(bytes).map_err(|e| WeightsError(format!("{label}: {e}")))?;
+    let shape = |n: &str| shapes.iter().find(|(k, _)| k == n).map(|(_, s)| s.clone());
+    let need =
+        |n: &str| shape(n).ok_or_else(|| WeightsError(format!("{label}: missing tensor `{n}`")));
+    let items = need("item_embedding.weight")?;
+    let pos = need("position_embedding.weight")?;
+    let inner = need("trm_encoder.layer.0.feed_forward.dense_1.weight")?;
+    if items.len() != 2 || pos.len() != 2 || inner.len() != 2 {
+        return Err(WeightsError(format!(
+            "{label}: embedding and linear weights must be 2-d"
+        )));
+    }
+    let rows = items[0];
+    if rows != n_real_items + 1 && rows != n_real_items + 2 {
+        return Err(WeightsError(format!(
+            "{label}: `item_embedding.weight` has {rows} rows but the dataset has {n_real_items} items \
+             (expected {} rows, or {} for an official checkpoint): wrong dataset for these weights?",
+            n_real_items + 1,
+            n_real_items + 2
+        )));
+    }
+    let layers = (0..)
+        .take_while(|i| {
+            shape(&format!(
+                "trm_encoder.layer.{i}.feed_forward.dense_1.weight"
+            ))
+            .is_some()
+        })
+        .count();
+    let heads = meta
+        .get("n_heads")
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(default_heads);
+    let config = crate::SasRecConfig {
+        item_rows: rows,
+        n_classes: n_real_items + 1,
+        max_len: pos[0],
+        hidden: items[1],
+        inner: inner[0],
+        layers,
+        heads,
+        ..crate::SasRecConfig::for_items(n_real_items)
+    };
+    if config.hidden % config.heads != 0 {
+        return Err(WeightsError(format!(
+            "{label}: hidden size {} is not a multiple of {} heads",
+            config.hidden, config.heads
+        )));
+    }
+    let mut store = ParamStore::new();
+    let group = store.group(crate::ENCODER_GROUP);
+    // Values are overwritten by the load; the init only fixes names and shapes.
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+    let encoder = crate::SasRecEncoder::new(&mut store, group, config, &mut rng);
+    load_bytes_into(&mut store, bytes, label, &["aug_", "optim."])?;
+    Ok((store, encoder))
+}

@@ -37,6 +37,8 @@ pub trait Element:
     fn as_f64(self) -> f64;
     /// The error function (libm's `erf` / `erff`).
     fn erf(self) -> Self;
+    /// The complementary error function `1 - erf(x)`, accurate where `erf(x)` is near 1.
+    fn erfc(self) -> Self;
 
     /// `C = alpha * A B + beta * C` on raw strided memory (matrixmultiply's sgemm/dgemm).
     ///
@@ -108,6 +110,9 @@ impl Element for f32 {
     fn erf(self) -> Self {
         libm::erff(self)
     }
+    fn erfc(self) -> Self {
+        libm::erfcf(self)
+    }
     unsafe fn gemm(
         m: usize,
         k: usize,
@@ -165,6 +170,9 @@ impl Element for f64 {
     }
     fn erf(self) -> Self {
         libm::erf(self)
+    }
+    fn erfc(self) -> Self {
+        libm::erfc(self)
     }
     unsafe fn gemm(
         m: usize,

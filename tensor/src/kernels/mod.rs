@@ -7,9 +7,10 @@
 //! is how tests and benchmarks compare the two.
 //!
 //! Tolerances (checked in the tests below against the scalar reference computed in `f64`):
-//! `exp` 2e-7 relative; softmax 1e-6 relative; `gelu` and its derivative 1e-6 absolute
-//! plus 5e-7 relative (in the far negative tail `1 + erf(x)` cancels, and a 2-ulp error of
-//! `erf` near -1 shows as up to 6e-7 absolute); layer norm 1e-5; Adam 1e-6 relative.
+//! `exp` 2e-7 relative; softmax 1e-6 relative; `gelu` 2e-7 (1 + x^2) relative, which is
+//! the conditioning of `erfc(-x/sqrt 2)` to the rounding of its argument, plus 1e-10
+//! absolute; its derivative the same plus 1e-7 absolute (it crosses zero near x = -0.75,
+//! where `cdf + x pdf` cancels); layer norm 1e-5; Adam 1e-6 relative.
 
 pub mod scalar;
 
@@ -138,7 +139,7 @@ mod tests {
             let mut yd = vec![0.0f64; x.len()];
             scalar::gelu(&xd, &mut yd);
             for i in 0..x.len() {
-                prop_assert!(close(y[i], yd[i], 5e-7, 1e-6), "x={} avx2={} ref={}", x[i], y[i], yd[i]);
+                prop_assert!(close(y[i], yd[i], 2e-7 * (1.0 + (x[i] * x[i]) as f64), 1e-10), "x={} avx2={} ref={}", x[i], y[i], yd[i]);
             }
         }
 
@@ -153,7 +154,7 @@ mod tests {
             let mut gxd = vec![0.0f64; x.len()];
             scalar::gelu_backward(&xd, &gyd, &mut gxd);
             for i in 0..x.len() {
-                prop_assert!(close(gx[i], gxd[i], 5e-7, 1e-6), "x={} avx2={} ref={}", x[i], gx[i], gxd[i]);
+                prop_assert!(close(gx[i], gxd[i], 2e-7 * (1.0 + (x[i] * x[i]) as f64), 1e-7), "x={} avx2={} ref={}", x[i], gx[i], gxd[i]);
             }
         }
 

@@ -1,0 +1,146 @@
+//! Full-ranking evaluation over all items, with the official conventions.
+//!
+//! Scores are `h . E[j]` for every real item `j` (the padding item never ranks); history
+//! items are not masked unless asked; `rank = 1 + #{items with a strictly greater score}`.
+//! Only the count is needed, so no row is sorted. Users are scored in chunks (sorted by
+//! input length, so a chunk pads little), in parallel; memory stays at one
+//! `chunk x items` block per thread, never a users x items matrix. Each user's numbers
+//! depend only on that user's input, so the result does not depend on the chunk size.
+
+use mclrec_autograd::{ParamStore, Tape};
+use mclrec_models::{Bound, SasRecEncoder, SeqBatch};
+use mclrec_tensor::{Element, Tensor};
+use rayon::prelude::*;
+
+use crate::split::EvalCase;
+use crate::Metrics;
+
+/// How to evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Users per chunk.
+    pub chunk: usize,
+    /// Exclude items of the input sequence (other than the target) from the ranking. Off
+    /// in the official protocol.
+    pub mask_history: bool,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            chunk: 512,
+            mask_history: false,
+        }
+    }
+}
+
+/// Per-user ranks and their metrics.
+#[derive(Clone, Debug)]
+pub struct EvalResult {
+    /// The rank of each case's target, in the order of the cases given.
+    pub ranks: Vec<usize>,
+    /// The averaged metrics.
+    pub metrics: Metrics,
+}
+
+/// The sequence representations `[n, hidden]` of `inputs`, in evaluation mode.
+pub fn represent<E: Element>(
+    encoder: &SasRecEncoder,
+    store: &ParamStore<E>,
+    inputs: &[&[usize]],
+) -> Tensor<E> {
+    let tape = Tape::new();
+    let p = Bound::new(&tape, store, &[]);
+    let mut off = encoder.dropouts(None);
+    encoder
+        .forward(&p, &SeqBatch::new(inputs), &mut off)
+        .value()
+}
+
+/// The real items' embeddings `[n_items, hidden]` (row `j` = item `j + 1`).
+pub fn item_matrix<E: Element>(encoder: &SasRecEncoder, store: &ParamStore<E>) -> Tensor<E> {
+    store
+        .value(encoder.item_embedding)
+        .narrow(0, 1, encoder.config.n_real_items())
+}
+
+/// Ranks every case's target among all real items.
+pub fn evaluate<E: Element>(
+    encoder: &SasRecEncoder,
+    store: &ParamStore<E>,
+    cases: &[EvalCase],
+    opts: &EvalOptions,
+) -> EvalResult {
+    let items = item_matrix(encoder, store);
+    let n_items = items.shape()[0];
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_key(|&i| cases[i].input.len());
+    let chunk = opts.chunk.max(1);
+    let ranked: Vec<Vec<(usize, usize)>> = order
+        .par_chunks(chunk)
+        .map(|idx| {
+            let inputs: Vec<&[usize]> = idx.iter().map(|&i| cases[i].input.as_slice()).collect();
+            let h = represent(encoder, store, &inputs);
+            let scores = h.matmul_t(&items, false, true);
+            let s = scores.as_slice();
+            idx.iter()
+                .enumerate()
+                .map(|(r, &i)| {
+                    let row = &s[r * n_items..(r + 1) * n_items];
+                    let c = &cases[i];
+                    let target = row[c.target - 1];
+                    let mut greater = row.iter().filter(|&&v| v > target).count();
+                    if opts.mask_history {
+                        let mut hist: Vec<usize> = c
+                            .input
+                            .iter()
+                            .copied()
+                            .filter(|&j| j != 0 && j != c.target)
+                            .collect();
+                        hist.sort_unstable();
+                        hist.dedup();
+                        greater -= hist.iter().filter(|&&j| row[j - 1] > target).count();
+                    }
+                    (i, greater + 1)
+                })
+                .collect()
+        })
+        .collect();
+    let mut ranks = vec![0; cases.len()];
+    for (i, r) in ranked.into_iter().flatten() {
+        ranks[i] = r;
+    }
+    let metrics = Metrics::from_ranks(&ranks);
+    EvalResult { ranks, metrics }
+}
+
+/// The `k` best items for each input sequence, best first, with scores (items in
+/// `exclude[i]` are skipped for input `i`).
+pub fn recommend<E: Element>(
+    encoder: &SasRecEncoder,
+    store: &ParamStore<E>,
+    inputs: &[&[usize]],
+    exclude: &[Vec<usize>],
+    k: usize,
+) -> Vec<Vec<(usize, E)>> {
+    let items = item_matrix(encoder, store);
+    let n_items = items.shape()[0];
+    let mut scores = represent(encoder, store, inputs).matmul_t(&items, false, true);
+    let s = scores.as_mut_slice();
+    for (r, ex) in exclude.iter().enumerate() {
+        for &j in ex.iter().filter(|&&j| j >= 1 && j <= n_items) {
+            s[r * n_items + j - 1] = E::neg_infinity();
+        }
+    }
+    let k = k.min(n_items);
+    let (vals, idx) = scores.topk_rows(k);
+    let v = vals.to_vec();
+    (0..inputs.len())
+        .map(|r| {
+            (0..k)
+                .map(|p| (idx[r * k + p] + 1, v[r * k + p]))
+                .filter(|(_, s)| s.is_finite())
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,106 @@
+//! The leave-one-out split and the training samples.
+
+use crate::Dataset;
+
+/// One evaluation case: the input sequence (last `max_len` items) and the held-out target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvalCase {
+    /// The user's index in the dataset.
+    pub user: usize,
+    /// Input items, oldest first.
+    pub input: Vec<usize>,
+    /// The item to rank.
+    pub target: usize,
+}
+
+/// Which held-out item is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Target = the second-to-last item; input = everything before it.
+    Valid,
+    /// Target = the last item; input = everything before it.
+    Test,
+}
+
+impl Split {
+    /// `valid` or `test`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Valid => "valid",
+            Split::Test => "test",
+        }
+    }
+}
+
+fn last(items: &[usize], max_len: usize) -> Vec<usize> {
+    items[items.len().saturating_sub(max_len)..].to_vec()
+}
+
+/// The evaluation cases of every user for `split`, inputs truncated to the last `max_len`.
+pub fn eval_cases(data: &Dataset, split: Split, max_len: usize) -> Vec<EvalCase> {
+    data.sequences
+        .iter()
+        .enumerate()
+        .map(|(user, s)| {
+            let cut = s.len() - if split == Split::Test { 1 } else { 2 };
+            EvalCase {
+                user,
+                input: last(&s[..cut], max_len),
+                target: s[cut],
+            }
+        })
+        .collect()
+}
+
+/// One training sample: a prefix of a user's training items and the item that follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrainSample {
+    /// Input items (the last `max_len` of the prefix).
+    pub input: Vec<usize>,
+    /// The next item.
+    pub target: usize,
+}
+
+/// Every prefix of each user's training part `i_1..i_{L-2}` (length >= 1) with the item
+/// after it as target, truncated to the last `max_len` items (Beauty: 131,413 samples).
+pub fn train_samples(data: &Dataset, max_len: usize) -> Vec<TrainSample> {
+    let mut out = Vec::new();
+    for s in &data.sequences {
+        let train = &s[..s.len() - 2];
+        for k in 1..train.len() {
+            out.push(TrainSample {
+                input: last(&train[..k], max_len),
+                target: train[k],
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leave_one_out() {
+        let d = Dataset::from_text("u 1 2 3 4 5\n", "t").unwrap();
+        let v = eval_cases(&d, Split::Valid, 50);
+        assert_eq!((v[0].input.clone(), v[0].target), (vec![1, 2, 3], 4));
+        let t = eval_cases(&d, Split::Test, 3);
+        assert_eq!((t[0].input.clone(), t[0].target), (vec![2, 3, 4], 5));
+        let s = train_samples(&d, 50);
+        assert_eq!(
+            s,
+            vec![
+                TrainSample {
+                    input: vec![1],
+                    target: 2
+                },
+                TrainSample {
+                    input: vec![1, 2],
+                    target: 3
+                },
+            ]
+        );
+    }
+}
