@@ -9,14 +9,24 @@ use rand::SeedableRng;
 fn bench_matmul(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut t = |s: &[usize]| Tensor::<f32>::normal(s, 0.0, 1.0, &mut rng);
-    // (name, A, B, trans_a, trans_b, m, k, n)
     let x = t(&[12800, 64]);
     let w64 = t(&[64, 64]);
     let w256 = t(&[64, 256]);
     let h = t(&[256, 64]);
     let items = t(&[12101, 64]);
     let g = t(&[256, 12101]);
-    let cases: Vec<(&str, &Tensor, &Tensor, bool, bool, usize, usize, usize)> = vec![
+    // (name, A, B, trans_a, trans_b, m, k, n)
+    type Case<'a> = (
+        &'a str,
+        &'a Tensor,
+        &'a Tensor,
+        bool,
+        bool,
+        usize,
+        usize,
+        usize,
+    );
+    let cases: Vec<Case> = vec![
         ("12800x64 @ 64x64", &x, &w64, false, false, 12800, 64, 64),
         ("12800x64 @ 64x256", &x, &w256, false, false, 12800, 64, 256),
         (

@@ -100,18 +100,16 @@ fn assert_close_tensor(name: &str, got: &Tensor<f64>, want: &Tensor<f64>, tol: f
     );
 }
 
-/// Runs the three forwards of one step with `trainable` groups and returns the named losses
-/// and the parameter gradients of `loss_of(losses)`.
-fn step(
-    golden: &Golden,
-    model: &Mclrec<f64>,
-    trainable: &[GroupId],
-    which: &str,
-) -> (
+/// Losses by name, outputs by name, parameter gradients by name.
+type StepResult = (
     HashMap<String, f64>,
     HashMap<String, Tensor<f64>>,
     HashMap<String, Tensor<f64>>,
-) {
+);
+
+/// Runs the three forwards of one step with `trainable` groups and returns the named losses
+/// and the parameter gradients of `loss_of(losses)`.
+fn step(golden: &Golden, model: &Mclrec<f64>, trainable: &[GroupId], which: &str) -> StepResult {
     let tape = Tape::new();
     let p = Bound::new(&tape, &model.store, trainable);
     let mut off = model.encoder.dropouts(None);

@@ -1,1 +1,39 @@
-fn main() {}
+//! `mclrec-cli`: train, evaluate and recommend with MCLRec.
+//!
+//! Every user mistake ends in one line `error: ...` on stderr and exit code 2 (clap's usage
+//! errors do the same), never a panic.
+
+mod eval;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// MCLRec (SIGIR'23) sequential recommendation in Rust.
+#[derive(Parser)]
+#[command(name = "mclrec-cli", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluates weights (this project's checkpoints or official PyTorch weights in
+    /// safetensors) on a dataset's validation or test split with full ranking.
+    Eval(eval::EvalArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval(args) => eval::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

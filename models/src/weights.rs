@@ -217,10 +217,11 @@ pub fn load_into<E: Element>(
     load_bytes_into(store, &bytes, &path.display().to_string(), skip_prefixes)
 }
 
+/// Tensor names with their shapes, sorted by name.
+pub type Shapes = Vec<(String, Vec<usize>)>;
+
 /// The names, shapes and metadata in a safetensors file, without loading the data.
-pub fn inspect(
-    bytes: &[u8],
-) -> Result<(Vec<(String, Vec<usize>)>, HashMap<String, String>), WeightsError> {
+pub fn inspect(bytes: &[u8]) -> Result<(Shapes, HashMap<String, String>), WeightsError> {
     let (_, meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| WeightsError(format!("not a valid safetensors file ({e})")))?;
     let mut shapes: Vec<(String, Vec<usize>)> = meta
@@ -286,7 +287,7 @@ pub fn load_encoder<E: Element>(
         heads,
         ..crate::SasRecConfig::for_items(n_real_items)
     };
-    if config.hidden % config.heads != 0 {
+    if !config.hidden.is_multiple_of(config.heads) {
         return Err(WeightsError(format!(
             "{label}: hidden size {} is not a multiple of {} heads",
             config.hidden, config.heads

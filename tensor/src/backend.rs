@@ -94,7 +94,7 @@ pub trait Backend<E: Element>: Sync {
     /// The device this backend computes on.
     fn device(&self) -> Device;
     /// Moves host data into a tensor on this device.
-    fn from_vec(&self, data: Vec<E>, shape: &[usize]) -> Tensor<E>;
+    fn upload(&self, data: Vec<E>, shape: &[usize]) -> Tensor<E>;
     /// Copies a tensor's data back to the host.
     fn to_vec(&self, x: &Tensor<E>) -> Vec<E>;
     /// An elementwise function.

@@ -52,6 +52,8 @@ impl<E: Element> Backward<E> for BinaryBackward<E> {
     }
 }
 
+// The named methods read well in chains (`x.matmul(w).add(b)`); the operators below call them.
+#[allow(clippy::should_implement_trait)]
 impl<'t, E: Element> Var<'t, E> {
     fn binary(self, op: BinaryOp, other: Var<'t, E>) -> Var<'t, E> {
         let (a_val, b_val) = (self.value(), other.value());

@@ -121,7 +121,7 @@ pub(crate) fn topk_row<E: Element>(row: &[E], k: usize, vals: &mut [E], idx: &mu
 
 pub(super) fn topk_rows<E: Element>(x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
     let n = *x.shape().last().unwrap();
-    let rows = if n == 0 { 0 } else { x.numel() / n };
+    let rows = x.numel().checked_div(n).unwrap_or(0);
     let mut vals = vec![E::zero(); rows * k];
     let mut idx = vec![0usize; rows * k];
     if k > 0 && rows > 0 {

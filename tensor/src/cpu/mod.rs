@@ -25,7 +25,7 @@ impl<E: Element> Backend<E> for CpuBackend {
     fn device(&self) -> Device {
         Device::Cpu
     }
-    fn from_vec(&self, data: Vec<E>, shape: &[usize]) -> Tensor<E> {
+    fn upload(&self, data: Vec<E>, shape: &[usize]) -> Tensor<E> {
         Tensor::from_vec(data, shape)
     }
     fn to_vec(&self, x: &Tensor<E>) -> Vec<E> {

@@ -38,18 +38,17 @@ pub(super) fn layer_norm<E: Element>(
     let (xs, g, b) = (x.as_slice(), gamma.as_slice(), beta.as_slice());
     let mut out = vec![E::zero(); xs.len()];
     let mut stats = vec![(E::zero(), E::zero()); rows];
-    let row =
-        |((o, i), s): ((&mut [E], &[E]), &mut (E, E))| *s = E::layer_norm_row(i, g, b, eps, o);
+    let row = |o: &mut [E], i: &[E], s: &mut (E, E)| *s = E::layer_norm_row(i, g, b, eps, o);
     if xs.len() >= PAR_MIN {
         out.par_chunks_mut(n)
             .zip(xs.par_chunks(n))
             .zip(stats.par_iter_mut())
-            .for_each(row);
+            .for_each(|((o, i), s)| row(o, i, s));
     } else {
         out.chunks_mut(n)
             .zip(xs.chunks(n))
             .zip(stats.iter_mut())
-            .for_each(row);
+            .for_each(|((o, i), s)| row(o, i, s));
     }
     let sh = &x.shape()[..x.rank() - 1];
     let mean = Tensor::from_vec(stats.iter().map(|s| s.0).collect(), sh);

@@ -1,0 +1,140 @@
+//! `mclrec-cli eval`: full-ranking metrics of a checkpoint on a dataset split.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use mclrec_models::weights::load_encoder;
+use mclrec_trainer::evaluate::{evaluate, EvalOptions};
+use mclrec_trainer::{eval_cases, Dataset, Split};
+
+/// Which split to evaluate.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SplitArg {
+    /// The last item of each user.
+    Test,
+    /// The second-to-last item of each user.
+    Valid,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Weights in safetensors (official parameter names).
+    #[arg(long)]
+    weights: PathBuf,
+    /// The dataset: a "user item item ..." text file or a RecBole `.inter` file.
+    #[arg(long)]
+    dataset: PathBuf,
+    /// A TSV `raw_item<TAB>internal_id` (with a header) mapping the dataset's item tokens to
+    /// the rows of the weights' item table.
+    #[arg(long)]
+    item_map: Option<PathBuf>,
+    /// The split to evaluate.
+    #[arg(long, value_enum, default_value = "test")]
+    split: SplitArg,
+    /// Exclude each user's history items from the ranking (off in the official protocol).
+    #[arg(long)]
+    mask_history: bool,
+    /// Print `{"test": {"hr@5": ..}}` as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reads a `raw<TAB>id` map with a header line.
+fn read_item_map(path: &Path) -> Result<HashMap<String, usize>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
+    let mut map = HashMap::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let mut f = line.split('\t');
+        let (Some(raw), Some(id), None) = (f.next(), f.next(), f.next()) else {
+            return Err(format!(
+                "{}:{}: expected `raw_item<TAB>internal_id`",
+                path.display(),
+                i + 1
+            ));
+        };
+        let id: usize = id.trim().parse().ok().filter(|&v| v > 0).ok_or_else(|| {
+            format!(
+                "{}:{}: internal id `{id}` is not a positive integer",
+                path.display(),
+                i + 1
+            )
+        })?;
+        map.insert(raw.trim().to_string(), id);
+    }
+    Ok(map)
+}
+
+/// Renumbers the dataset's items through an item map.
+fn apply_item_map(
+    data: &mut Dataset,
+    map: &HashMap<String, usize>,
+    path: &Path,
+) -> Result<(), String> {
+    let old = data.items.clone();
+    for seq in &mut data.sequences {
+        for it in seq.iter_mut() {
+            let tok = &old[*it];
+            *it = *map.get(tok).ok_or_else(|| {
+                format!(
+                    "{}: item `{tok}` of the dataset is not in the map",
+                    path.display()
+                )
+            })?;
+        }
+    }
+    let n = map.values().copied().max().unwrap_or(0);
+    data.items = vec!["[PAD]".to_string(); n + 1];
+    for (tok, &id) in map {
+        data.items[id] = tok.clone();
+    }
+    Ok(())
+}
+
+pub fn run(args: &EvalArgs) -> Result<(), String> {
+    let mut data = Dataset::load(&args.dataset).map_err(|e| e.to_string())?;
+    if let Some(p) = &args.item_map {
+        apply_item_map(&mut data, &read_item_map(p)?, p)?;
+    }
+    let bytes = std::fs::read(&args.weights)
+        .map_err(|e| format!("{}: cannot read ({e})", args.weights.display()))?;
+    let label = args.weights.display().to_string();
+    let (store, encoder) =
+        load_encoder::<f32>(&bytes, &label, data.n_items(), 2).map_err(|e| e.to_string())?;
+    let split = match args.split {
+        SplitArg::Test => Split::Test,
+        SplitArg::Valid => Split::Valid,
+    };
+    let cases = eval_cases(&data, split, encoder.config.max_len);
+    let opts = EvalOptions {
+        mask_history: args.mask_history,
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let res = evaluate(&encoder, &store, &cases, &opts);
+    let secs = start.elapsed().as_secs_f64();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ split.name(): res.metrics.to_json() })
+        );
+    } else {
+        println!(
+            "{} users of {}, {} items, {} split{}",
+            cases.len(),
+            data.name,
+            data.n_items(),
+            split.name(),
+            if args.mask_history {
+                ", history masked"
+            } else {
+                ""
+            }
+        );
+        print!("{}", res.metrics.table(split.name()));
+    }
+    eprintln!("evaluated {} users in {secs:.3} s", cases.len());
+    Ok(())
+}
