@@ -8,6 +8,6 @@ mod params;
 mod tape;
 
 pub use mclrec_tensor::{Element, Tensor};
-pub use optim::{Adam, Optimizer, Sgd};
+pub use optim::{Adam, AdamState, Optimizer, Sgd};
 pub use params::{GroupId, Param, ParamId, ParamStore};
 pub use tape::{Backward, GradSink, Gradients, NodeId, Tape, Var};

@@ -3,7 +3,9 @@
 //! Every user mistake ends in one line `error: ...` on stderr and exit code 2 (clap's usage
 //! errors do the same), never a panic.
 
+mod datasets;
 mod eval;
+mod train;
 
 use std::process::ExitCode;
 
@@ -19,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Trains MCLRec (or SASRec / CL4SRec) and reports validation and test metrics.
+    Run(train::RunArgs),
     /// Evaluates weights (this project's checkpoints or official PyTorch weights in
     /// safetensors) on a dataset's validation or test split with full ranking.
     Eval(eval::EvalArgs),
@@ -27,6 +31,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
     };
     match result {

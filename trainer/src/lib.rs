@@ -1,16 +1,28 @@
 //! # mclrec-trainer
 //!
 //! Everything around the model: reading interaction data ([`Dataset`]), the leave-one-out
-//! split ([`split`]), full-ranking evaluation ([`evaluate()`]) and its [`Metrics`].
+//! split ([`split`]), augmentation ([`augment`]), length-bucketed batches
+//! ([`LengthBucketSampler`]), the MCLRec schedule ([`train_step`]), the epoch loop with
+//! early stopping and checkpoints ([`run()`]), and full-ranking evaluation
+//! ([`evaluate()`]) with its [`Metrics`].
 
 #![warn(missing_docs)]
 
+pub mod augment;
+pub mod checkpoint;
+mod config;
 mod dataset;
 pub mod evaluate;
 mod metrics;
+pub mod run;
+mod sampler;
 pub mod split;
+pub mod train_step;
 
+pub use config::{ModelKind, Schedule, TrainConfig};
 pub use dataset::{DataError, Dataset, MIN_INTERACTIONS};
 pub use evaluate::{evaluate, EvalOptions, EvalResult};
 pub use metrics::{Metrics, KS};
+pub use run::{run, RunError, RunObserver, RunResult};
+pub use sampler::LengthBucketSampler;
 pub use split::{eval_cases, train_samples, EvalCase, Split, TrainSample};

@@ -7,7 +7,7 @@
 mod adam;
 mod sgd;
 
-pub use adam::Adam;
+pub use adam::{Adam, AdamState};
 pub use sgd::Sgd;
 
 use mclrec_tensor::Element;

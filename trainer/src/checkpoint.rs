@@ -1,0 +1,120 @@
+//! Checkpoints: the model, both optimisers' states and the run's progress in one
+//! safetensors file, written atomically.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use mclrec_autograd::{Adam, AdamState, ParamStore};
+use mclrec_models::weights::{decode, to_bytes, write_atomic};
+use mclrec_tensor::Tensor;
+use safetensors::SafeTensors;
+
+/// Where a run stands at the end of an epoch (stored in the checkpoint's metadata).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    /// The last completed epoch (1-based).
+    pub epoch: usize,
+    /// The epoch with the best validation metric so far.
+    pub best_epoch: usize,
+    /// That metric's value.
+    pub best_value: f64,
+    /// Epochs since the best one.
+    pub bad_epochs: usize,
+}
+
+fn optimiser_tensors(
+    prefix: &str,
+    opt: &Adam<f32>,
+    store: &ParamStore<f32>,
+    out: &mut Vec<(String, Tensor<f32>)>,
+    meta: &mut HashMap<String, String>,
+) {
+    for (id, st) in opt.state() {
+        let name = &store.get(*id).name;
+        out.push((format!("optim.{prefix}.{name}.m"), st.m.clone()));
+        out.push((format!("optim.{prefix}.{name}.v"), st.v.clone()));
+        meta.insert(format!("optim.{prefix}.{name}.step"), st.step.to_string());
+    }
+}
+
+/// Writes a checkpoint: parameters by name, `optim.{encoder,augmenters}.{name}.{m,v}`,
+/// and metadata (`progress`, `config`, optimiser step counts).
+pub fn save(
+    path: &Path,
+    store: &ParamStore<f32>,
+    optimisers: [(&str, &Adam<f32>); 2],
+    progress: &Progress,
+    config_toml: &str,
+) -> std::io::Result<()> {
+    let mut tensors = mclrec_models::weights::named(store);
+    let mut meta = HashMap::new();
+    for (prefix, opt) in optimisers {
+        optimiser_tensors(prefix, opt, store, &mut tensors, &mut meta);
+    }
+    meta.insert(
+        "progress".into(),
+        serde_json::to_string(progress).expect("serialisable"),
+    );
+    meta.insert("config".into(), config_toml.to_string());
+    meta.insert("format".into(), "mclrec-checkpoint-1".into());
+    write_atomic(path, &to_bytes(&tensors, &meta))
+}
+
+/// Restores parameters, optimiser states and progress from a checkpoint into a model built
+/// with the same configuration.
+pub fn load(
+    path: &Path,
+    store: &mut ParamStore<f32>,
+    optimisers: [(&str, &mut Adam<f32>); 2],
+) -> Result<Progress, String> {
+    let label = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| format!("{label}: cannot read ({e})"))?;
+    mclrec_models::weights::load_bytes_into(store, &bytes, &label, &["optim."])
+        .map_err(|e| e.to_string())?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| format!("{label}: {e}"))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format!("{label}: {e}"))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    for (prefix, opt) in optimisers {
+        let mut state = Vec::new();
+        for (id, p) in store.iter() {
+            let key = format!("optim.{prefix}.{}", p.name);
+            let Some(step) = meta.get(&format!("{key}.step")) else {
+                continue;
+            };
+            let get = |s: &str| {
+                st.tensor(&format!("{key}.{s}"))
+                    .map_err(|e| format!("{label}: `{key}.{s}`: {e}"))
+                    .and_then(|v| decode::<f32>(&v).map_err(|e| e.to_string()))
+            };
+            let step = step
+                .parse()
+                .map_err(|_| format!("{label}: bad step count for `{key}`"))?;
+            state.push((
+                id,
+                AdamState {
+                    m: get("m")?,
+                    v: get("v")?,
+                    step,
+                },
+            ));
+        }
+        opt.set_state(state);
+    }
+    let progress = meta
+        .get("progress")
+        .ok_or_else(|| format!("{label}: not a training checkpoint (no progress)"))?;
+    serde_json::from_str(progress).map_err(|e| format!("{label}: bad progress record ({e})"))
+}
+
+/// The resolved configuration stored in a checkpoint.
+pub fn stored_config(path: &Path) -> Result<String, String> {
+    let label = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| format!("{label}: cannot read ({e})"))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| format!("{label}: not a valid checkpoint ({e})"))?;
+    header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("config").cloned())
+        .ok_or_else(|| format!("{label}: no configuration stored"))
+}

@@ -1,0 +1,158 @@
+//! Everything a training run is configured by, resolved to concrete values.
+
+use serde::{Deserialize, Serialize};
+
+/// Which model the trainer trains (all are configurations of the same trainer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// SASRec: `lambda = beta = 0`, one step per batch, no views.
+    Sasrec,
+    /// CL4SRec: `beta = 0`, one encoder step per batch on `L_rec + lambda L_cl1`.
+    Cl4srec,
+    /// MCLRec: the meta-optimisation schedule.
+    Mclrec,
+}
+
+/// The per-batch schedule of MCLRec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// The official code: encoder step, augmenter step, encoder step again.
+    ThreeStep,
+    /// The paper's Algorithm 1: encoder step, then augmenter step.
+    TwoStage,
+    /// MCLRec-J: everything updated together on the encoder-step loss.
+    Joint,
+}
+
+/// A fully resolved training configuration (written to the run's `config.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The dataset file.
+    pub dataset: String,
+    /// The model.
+    pub model: ModelKind,
+    /// The schedule (MCLRec only).
+    pub schedule: Schedule,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Training batch size.
+    pub batch_size: usize,
+    /// Adam learning rate of the encoder.
+    pub lr: f64,
+    /// Adam learning rate of the augmenters.
+    pub lr_augmenter: f64,
+    /// Weight of `L_cl1`.
+    pub lambda: f64,
+    /// Weight of the meta terms `L_cl2 + R` in the encoder steps.
+    pub beta: f64,
+    /// Hidden and attention dropout.
+    pub dropout: f64,
+    /// Longest input sequence.
+    pub max_len: usize,
+    /// The seed of every random draw.
+    pub seed: u64,
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
+    /// The validation metric early stopping follows (`mrr@10`, `ndcg@20`, `hr@20`, ...).
+    pub early_stop_metric: String,
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Ablation: drop `L_cl2`.
+    pub no_cl2: bool,
+    /// Ablation: drop the regulariser `R`.
+    pub no_reg: bool,
+    /// Ablation: one augmenter for both views.
+    pub shared_augmenter: bool,
+    /// Users per evaluation chunk.
+    pub eval_chunk: usize,
+}
+
+impl TrainConfig {
+    /// The paper's Beauty settings for `dataset`.
+    pub fn paper_beauty(dataset: &str) -> Self {
+        TrainConfig {
+            dataset: dataset.to_string(),
+            model: ModelKind::Mclrec,
+            schedule: Schedule::ThreeStep,
+            epochs: 100,
+            batch_size: 256,
+            lr: 1e-3,
+            lr_augmenter: 1e-3,
+            lambda: 0.0,
+            beta: 0.05,
+            dropout: 0.5,
+            max_len: 50,
+            seed: 2023,
+            threads: 0,
+            early_stop_metric: "mrr@10".into(),
+            patience: 10,
+            no_cl2: false,
+            no_reg: false,
+            shared_augmenter: false,
+            eval_chunk: 512,
+        }
+    }
+
+    /// Whether the contrastive views are needed at all.
+    pub fn needs_views(&self) -> bool {
+        match self.model {
+            ModelKind::Sasrec => false,
+            ModelKind::Cl4srec => self.lambda != 0.0,
+            ModelKind::Mclrec => self.lambda != 0.0 || self.beta != 0.0,
+        }
+    }
+
+    /// Whether the augmenters take part (MCLRec with meta terms).
+    pub fn uses_augmenters(&self) -> bool {
+        self.model == ModelKind::Mclrec && self.beta != 0.0 && !(self.no_cl2 && self.no_reg)
+    }
+
+    /// Checks the values; the message names the offending setting.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |v: f64, name: &str| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be a positive number, got {v}"))
+            }
+        };
+        positive(self.lr, "lr")?;
+        positive(self.lr_augmenter, "lr-augmenter")?;
+        for (v, name) in [(self.lambda, "lambda"), (self.beta, "beta")] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be a number >= 0, got {v}"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if self.batch_size < 2 {
+            return Err(format!(
+                "batch-size must be at least 2 (contrastive losses need pairs), got {}",
+                self.batch_size
+            ));
+        }
+        if self.max_len == 0 {
+            return Err("max-len must be at least 1".into());
+        }
+        if self.epochs == 0 {
+            return Err("epochs must be at least 1".into());
+        }
+        if self.eval_chunk == 0 {
+            return Err("eval-chunk must be at least 1".into());
+        }
+        if crate::Metrics::from_ranks(&[1])
+            .get(&self.early_stop_metric)
+            .is_none()
+        {
+            return Err(format!(
+                "early-stop-metric `{}` is not one of hr@k, ndcg@k, mrr@k with k in 5, 10, 20, 50",
+                self.early_stop_metric
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,366 @@
+//! A training run: epochs, validation, early stopping, checkpoints and the run directory.
+//!
+//! The run directory holds `config.toml` (the resolved configuration), `metrics.jsonl`
+//! (one line per epoch), `last.safetensors` and `best.safetensors` (checkpoints), and at
+//! the end `results.json` (`{"best_epoch": n, "valid": {...}, "test": {...}}`).
+//!
+//! Every random draw of epoch `e` comes from a ChaCha8 stream fixed by `(seed, e)`, so a run
+//! resumed from the checkpoint of epoch `k` continues exactly as the uninterrupted run.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use mclrec_models::{Mclrec, SasRecConfig, SeqBatch};
+use mclrec_tensor::ChaCha8Rng;
+use rand::SeedableRng;
+use serde_json::json;
+
+use crate::augment::two_views;
+use crate::checkpoint::{self, Progress};
+use crate::config::TrainConfig;
+use crate::evaluate::{evaluate, EvalOptions};
+use crate::sampler::LengthBucketSampler;
+use crate::train_step::{BatchLosses, Learner, Views};
+use crate::{eval_cases, train_samples, Dataset, Metrics, Split};
+
+/// What one epoch did (a line of `metrics.jsonl`).
+#[derive(Clone, Debug)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean loss terms of the batches' first encoder step.
+    pub losses: BatchLosses,
+    /// Validation metrics after the epoch.
+    pub valid: Metrics,
+    /// Training seconds (without validation).
+    pub train_seconds: f64,
+    /// Validation seconds.
+    pub eval_seconds: f64,
+    /// Training samples per second.
+    pub samples_per_s: f64,
+    /// Whether this epoch is the best so far.
+    pub is_best: bool,
+    /// The best epoch so far and its early-stopping metric.
+    pub best: (usize, f64),
+}
+
+impl EpochLog {
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "epoch": self.epoch,
+            "loss_rec": self.losses.rec, "loss_cl1": self.losses.cl1,
+            "loss_cl2": self.losses.cl2, "loss_reg": self.losses.reg,
+            "valid": self.valid.to_json(),
+            "seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
+            "samples_per_s": self.samples_per_s,
+        })
+    }
+}
+
+/// The end of a run.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// The epoch whose model is reported.
+    pub best_epoch: usize,
+    /// Its validation metrics.
+    pub valid: Metrics,
+    /// Its test metrics.
+    pub test: Metrics,
+    /// The epochs this run trained (a resumed run counts only its own).
+    pub epochs_run: usize,
+    /// The path of `results.json`.
+    pub results_path: PathBuf,
+}
+
+/// Observers of a run (the CLI draws progress with these).
+pub trait RunObserver {
+    /// A batch finished: `(batch, of, running mean L_rec)`.
+    fn batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f64) {}
+    /// An epoch finished.
+    fn epoch(&mut self, _log: &EpochLog) {}
+}
+
+/// An observer that does nothing.
+pub struct Silent;
+impl RunObserver for Silent {}
+
+/// Set (e.g. from a Ctrl-C handler) to stop after the current batch with a resumable
+/// checkpoint.
+pub static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Why a run ended early.
+#[derive(Debug)]
+pub enum RunError {
+    /// Bad configuration or input; nothing was written.
+    Invalid(String),
+    /// A step's loss was NaN or infinite: that update was skipped and the run stopped; the
+    /// last checkpoint (of the previous epoch) is untouched.
+    NonFinite(String),
+    /// Interrupted: the checkpoint of the last completed epoch is the one to resume from.
+    Interrupted(String),
+    /// A file could not be written.
+    Io(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Invalid(m)
+            | RunError::NonFinite(m)
+            | RunError::Interrupted(m)
+            | RunError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> RunError + '_ {
+    move |e| RunError::Io(format!("{}: {e}", path.display()))
+}
+
+/// The ChaCha8 stream of `seed` for `epoch` (epoch 0 = initialisation).
+pub fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64);
+    rng
+}
+
+/// Builds the model a configuration describes for `data`.
+pub fn build_model(config: &TrainConfig, data: &Dataset) -> Mclrec<f32> {
+    let enc = SasRecConfig {
+        max_len: config.max_len,
+        hidden_dropout: config.dropout,
+        attn_dropout: config.dropout,
+        ..SasRecConfig::for_items(data.n_items())
+    };
+    Mclrec::new(enc, config.shared_augmenter, &mut epoch_rng(config.seed, 0))
+}
+
+/// Trains `config` on `data` in the run directory `out` (resuming from its
+/// `last.safetensors` when `resume`), then evaluates the best model on the test split.
+pub fn run(
+    config: &TrainConfig,
+    data: &Dataset,
+    out: &Path,
+    resume: bool,
+    obs: &mut dyn RunObserver,
+) -> Result<RunResult, RunError> {
+    config.validate().map_err(RunError::Invalid)?;
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let config_toml = toml::to_string(config).expect("serialisable");
+    let (last_path, best_path) = (out.join("last.safetensors"), out.join("best.safetensors"));
+    let metrics_path = out.join("metrics.jsonl");
+
+    let mut learner = Learner::new(build_model(config, data), config);
+    let mut progress = Progress {
+        epoch: 0,
+        best_epoch: 0,
+        best_value: f64::NEG_INFINITY,
+        bad_epochs: 0,
+    };
+    if resume {
+        // Only the number of epochs may change when a run is continued.
+        let stored = checkpoint::stored_config(&last_path).map_err(RunError::Invalid)?;
+        let same = toml::from_str::<TrainConfig>(&stored)
+            .map(|s| {
+                TrainConfig {
+                    epochs: config.epochs,
+                    ..s
+                } == *config
+            })
+            .unwrap_or(false);
+        if !same {
+            return Err(RunError::Invalid(format!(
+                "{}: the run was started with other settings; resume it with the same ones (only --epochs may change)",
+                last_path.display()
+            )));
+        }
+        let Learner {
+            model,
+            encoder_opt,
+            augmenter_opt,
+            ..
+        } = &mut learner;
+        progress = checkpoint::load(
+            &last_path,
+            &mut model.store,
+            [("encoder", encoder_opt), ("augmenters", augmenter_opt)],
+        )
+        .map_err(RunError::Invalid)?;
+        // Keep the log lines of the epochs the checkpoint covers.
+        let old = std::fs::read_to_string(&metrics_path).unwrap_or_default();
+        let kept: String = old
+            .lines()
+            .take(progress.epoch)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&metrics_path, kept).map_err(io(&metrics_path))?;
+    } else {
+        std::fs::write(&metrics_path, "").map_err(io(&metrics_path))?;
+    }
+    std::fs::write(out.join("config.toml"), &config_toml).map_err(io(out))?;
+
+    let samples = train_samples(data, config.max_len);
+    if samples.is_empty() {
+        return Err(RunError::Invalid(format!(
+            "{}: no training samples (every user needs at least 3 interactions)",
+            data.name
+        )));
+    }
+    let sampler = LengthBucketSampler::new(
+        samples.iter().map(|s| s.input.len()).collect(),
+        config.batch_size,
+    );
+    let valid_cases = eval_cases(data, Split::Valid, config.max_len);
+    let eval_opts = EvalOptions {
+        chunk: config.eval_chunk,
+        mask_history: false,
+    };
+    let mut best_params = if progress.best_epoch > 0 {
+        Some(load_params(&best_path, &learner.model)?)
+    } else {
+        None
+    };
+    let start_epoch = progress.epoch + 1;
+    for epoch in start_epoch..=config.epochs {
+        if progress.bad_epochs >= config.patience {
+            break;
+        }
+        let t0 = Instant::now();
+        let mut rng = epoch_rng(config.seed, epoch);
+        let batches = sampler.epoch(&mut rng);
+        let mut sum = BatchLosses::default();
+        for (b, idx) in batches.iter().enumerate() {
+            if STOP_REQUESTED.load(Ordering::Relaxed) {
+                return Err(RunError::Interrupted(interrupted_message(
+                    out,
+                    progress.epoch,
+                )));
+            }
+            let inputs: Vec<&[usize]> = idx.iter().map(|&i| samples[i].input.as_slice()).collect();
+            let targets: Vec<usize> = idx.iter().map(|&i| samples[i].target).collect();
+            let batch = SeqBatch::new(&inputs);
+            let views = config.needs_views().then(|| {
+                let (a, b): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
+                    inputs.iter().map(|s| two_views(s, &mut rng)).unzip();
+                Views {
+                    first: SeqBatch::new(&a),
+                    second: SeqBatch::new(&b),
+                }
+            });
+            let l = learner.train_batch(&batch, &targets, views.as_ref(), &mut rng).map_err(|e| {
+                RunError::NonFinite(format!(
+                    "epoch {epoch}, batch {} of {}: the loss of step {} is {}; that update was skipped and the run \
+                     stopped. The last good checkpoint is {} (epoch {}). Lower the learning rate or check the data.",
+                    b + 1,
+                    batches.len(),
+                    e.step,
+                    e.value,
+                    last_path.display(),
+                    progress.epoch
+                ))
+            })?;
+            sum.rec += l.rec;
+            sum.cl1 += l.cl1;
+            sum.cl2 += l.cl2;
+            sum.reg += l.reg;
+            obs.batch(epoch, b + 1, batches.len(), sum.rec / (b + 1) as f64);
+        }
+        let n = batches.len() as f64;
+        let losses = BatchLosses {
+            rec: sum.rec / n,
+            cl1: sum.cl1 / n,
+            cl2: sum.cl2 / n,
+            reg: sum.reg / n,
+        };
+        let train_seconds = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let m = &learner.model;
+        let valid = evaluate(&m.encoder, &m.store, &valid_cases, &eval_opts).metrics;
+        let eval_seconds = t1.elapsed().as_secs_f64();
+        let value = valid.get(&config.early_stop_metric).expect("validated");
+        let is_best = value > progress.best_value;
+        progress.epoch = epoch;
+        if is_best {
+            progress.best_epoch = epoch;
+            progress.best_value = value;
+            progress.bad_epochs = 0;
+            best_params = Some(m.store.iter().map(|(_, p)| p.value.clone()).collect());
+        } else {
+            progress.bad_epochs += 1;
+        }
+        let optimisers = [
+            ("encoder", &learner.encoder_opt),
+            ("augmenters", &learner.augmenter_opt),
+        ];
+        if is_best {
+            checkpoint::save(&best_path, &m.store, optimisers, &progress, &config_toml)
+                .map_err(io(&best_path))?;
+        }
+        checkpoint::save(&last_path, &m.store, optimisers, &progress, &config_toml)
+            .map_err(io(&last_path))?;
+        let log = EpochLog {
+            epoch,
+            losses,
+            valid,
+            train_seconds,
+            eval_seconds,
+            samples_per_s: samples.len() as f64 / train_seconds,
+            is_best,
+            best: (progress.best_epoch, progress.best_value),
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&metrics_path)
+            .map_err(io(&metrics_path))?;
+        writeln!(f, "{}", log.to_json()).map_err(io(&metrics_path))?;
+        obs.epoch(&log);
+    }
+
+    // Report the best-validation model.
+    let mut model = learner.model;
+    if let Some(params) = best_params {
+        let ids: Vec<_> = model.store.iter().map(|(id, _)| id).collect();
+        for (id, v) in ids.into_iter().zip(params) {
+            model.store.get_mut(id).value = v;
+        }
+    }
+    let valid = evaluate(&model.encoder, &model.store, &valid_cases, &eval_opts).metrics;
+    let test = evaluate(
+        &model.encoder,
+        &model.store,
+        &eval_cases(data, Split::Test, config.max_len),
+        &eval_opts,
+    )
+    .metrics;
+    let results_path = out.join("results.json");
+    let results = json!({ "best_epoch": progress.best_epoch, "valid": valid.to_json(), "test": test.to_json() });
+    mclrec_models::weights::write_atomic(&results_path, format!("{results:#}\n").as_bytes())
+        .map_err(io(&results_path))?;
+    Ok(RunResult {
+        best_epoch: progress.best_epoch,
+        valid,
+        test,
+        epochs_run: progress.epoch + 1 - start_epoch,
+        results_path,
+    })
+}
+
+fn interrupted_message(out: &Path, epoch: usize) -> String {
+    format!(
+        "interrupted; the checkpoint of epoch {epoch} is in {dir}: continue with `mclrec-cli run --resume {dir}`",
+        dir = out.display()
+    )
+}
+
+/// The parameter values of a checkpoint, in the store's order.
+fn load_params(
+    path: &Path,
+    model: &Mclrec<f32>,
+) -> Result<Vec<mclrec_tensor::Tensor<f32>>, RunError> {
+    let mut store = model.store.clone();
+    mclrec_models::weights::load_into(&mut store, path, &["optim."])
+        .map_err(|e| RunError::Invalid(e.to_string()))?;
+    Ok(store.iter().map(|(_, p)| p.value.clone()).collect())
+}

@@ -1,0 +1,201 @@
+//! One batch through the training schedule: the encoder step, the augmenter step, and the
+//! encoder step again (ARCHITECTURE.md section 4).
+
+use mclrec_autograd::{Adam, Optimizer, Tape};
+use mclrec_models::losses::{rec_loss, MclrecLosses};
+use mclrec_models::{Bound, Mclrec, SeqBatch};
+use rand::RngCore;
+
+use crate::config::{ModelKind, Schedule, TrainConfig};
+
+/// The loss terms of a batch's first encoder step (what the epoch log averages).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchLosses {
+    /// `L_rec`.
+    pub rec: f64,
+    /// `L_cl1` (0 when not computed).
+    pub cl1: f64,
+    /// `L_cl2` (0 when not computed).
+    pub cl2: f64,
+    /// `R` (0 when not computed).
+    pub reg: f64,
+}
+
+/// A non-finite loss: which step of which batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NonFiniteLoss {
+    /// `1 (encoder)`, `2 (augmenters)` or `3 (encoder)`.
+    pub step: &'static str,
+    /// The loss value.
+    pub value: f64,
+}
+
+/// The model, its two optimisers and the settings of the schedule.
+pub struct Learner {
+    /// The model and its parameters.
+    pub model: Mclrec<f32>,
+    /// Adam over the encoder.
+    pub encoder_opt: Adam<f32>,
+    /// Adam over the augmenters.
+    pub augmenter_opt: Adam<f32>,
+    config: TrainConfig,
+}
+
+/// The two augmented views of a batch.
+pub struct Views {
+    /// View 1 of every sequence.
+    pub first: SeqBatch,
+    /// View 2 of every sequence.
+    pub second: SeqBatch,
+}
+
+impl Learner {
+    /// Wraps a model with fresh optimisers.
+    pub fn new(model: Mclrec<f32>, config: &TrainConfig) -> Self {
+        let encoder_opt = Adam::new(model.encoder_group, config.lr);
+        let augmenter_opt = Adam::new(model.augmenter_group, config.lr_augmenter);
+        Learner {
+            model,
+            encoder_opt,
+            augmenter_opt,
+            config: config.clone(),
+        }
+    }
+
+    /// Runs the schedule on one batch. `views` are drawn once per batch and shared by its
+    /// steps; dropout masks are fresh at every forward pass. A non-finite loss skips its
+    /// update and is returned as an error.
+    pub fn train_batch(
+        &mut self,
+        batch: &SeqBatch,
+        targets: &[usize],
+        views: Option<&Views>,
+        rng: &mut dyn RngCore,
+    ) -> Result<BatchLosses, NonFiniteLoss> {
+        let mclrec = self.config.model == ModelKind::Mclrec;
+        let meta = self.config.uses_augmenters();
+        let joint = mclrec && self.config.schedule == Schedule::Joint;
+        let first = self.encoder_step(batch, targets, views, joint, "1 (encoder)", rng)?;
+        if mclrec && meta && !joint {
+            let views = views.expect("MCLRec needs views");
+            self.augmenter_step(views, rng)?;
+            if self.config.schedule == Schedule::ThreeStep {
+                self.encoder_step(batch, targets, Some(views), false, "3 (encoder)", rng)?;
+            }
+        }
+        Ok(first)
+    }
+
+    /// `L_rec + lambda L_cl1 + beta (L_cl2 + R)`, updating the encoder (and, with `joint`,
+    /// the augmenters as well). The augmenters are bound as constants otherwise: gradients
+    /// flow through them into the encoder but are not computed for them.
+    fn encoder_step(
+        &mut self,
+        batch: &SeqBatch,
+        targets: &[usize],
+        views: Option<&Views>,
+        joint: bool,
+        step: &'static str,
+        rng: &mut dyn RngCore,
+    ) -> Result<BatchLosses, NonFiniteLoss> {
+        let c = &self.config;
+        let m = &self.model;
+        let tape = Tape::new();
+        let groups = if joint {
+            vec![m.encoder_group, m.augmenter_group]
+        } else {
+            vec![m.encoder_group]
+        };
+        let p = Bound::new(&tape, &m.store, &groups);
+        let mut drop = m.encoder.dropouts(Some(rng));
+        let h = m.encoder.forward(&p, batch, &mut drop);
+        let rec = rec_loss(h, m.encoder.class_embeddings(&p), targets);
+        let mut out = BatchLosses {
+            rec: rec.value().item() as f64,
+            ..Default::default()
+        };
+        let mut loss = rec;
+        if let (Some(v), true) = (views, c.needs_views()) {
+            let h1 = m.encoder.forward(&p, &v.first, &mut drop);
+            let h2 = m.encoder.forward(&p, &v.second, &mut drop);
+            if c.uses_augmenters() {
+                let z1 = m.aug_1.forward(&p, h1);
+                let z2 = m.second_augmenter().forward(&p, h2);
+                let terms = MclrecLosses::new(None, h1, h2, z1, z2);
+                out.cl1 = terms.cl1.value().item() as f64;
+                let (cl2, reg) = (terms.cl2(), terms.reg());
+                out.cl2 = cl2.value().item() as f64;
+                out.reg = reg.value().item() as f64;
+                loss = loss.add(terms.cl1.mul_scalar(c.lambda as f32));
+                if !c.no_cl2 {
+                    loss = loss.add(cl2.mul_scalar(c.beta as f32));
+                }
+                if !c.no_reg {
+                    loss = loss.add(reg.mul_scalar(c.beta as f32));
+                }
+            } else {
+                let cl1 = mclrec_models::losses::info_nce(h1, h2);
+                out.cl1 = cl1.value().item() as f64;
+                loss = loss.add(cl1.mul_scalar(c.lambda as f32));
+            }
+        }
+        let value = loss.value().item() as f64;
+        if !value.is_finite() {
+            return Err(NonFiniteLoss { step, value });
+        }
+        let grads = loss.backward();
+        apply_update(self, grads, joint);
+        Ok(out)
+    }
+
+    /// `lambda L_cl1 + L_cl2 + R` recomputed with the current encoder, updating only the
+    /// augmenters (the encoder is bound as constants, so no encoder backward runs).
+    fn augmenter_step(
+        &mut self,
+        views: &Views,
+        rng: &mut dyn RngCore,
+    ) -> Result<(), NonFiniteLoss> {
+        let c = &self.config;
+        let m = &self.model;
+        let tape = Tape::new();
+        let p = Bound::new(&tape, &m.store, &[m.augmenter_group]);
+        let mut drop = m.encoder.dropouts(Some(rng));
+        let h1 = m.encoder.forward(&p, &views.first, &mut drop);
+        let h2 = m.encoder.forward(&p, &views.second, &mut drop);
+        let z1 = m.aug_1.forward(&p, h1);
+        let z2 = m.second_augmenter().forward(&p, h2);
+        let terms = MclrecLosses::new(None, h1, h2, z1, z2);
+        let mut loss = terms.cl1.mul_scalar(c.lambda as f32);
+        if !c.no_cl2 {
+            loss = loss.add(terms.cl2());
+        }
+        if !c.no_reg {
+            loss = loss.add(terms.reg());
+        }
+        let value = loss.value().item() as f64;
+        if !value.is_finite() {
+            return Err(NonFiniteLoss {
+                step: "2 (augmenters)",
+                value,
+            });
+        }
+        let grads = loss.backward();
+        grads.accumulate_into(&mut self.model.store);
+        self.augmenter_opt.step(&mut self.model.store);
+        self.augmenter_opt.zero_grad(&mut self.model.store);
+        Ok(())
+    }
+}
+
+/// Applies a backward pass's gradients: the encoder's Adam, and with `joint` the
+/// augmenters' too (one Adam per group is the same as one Adam over both: Adam is
+/// per-parameter).
+fn apply_update(l: &mut Learner, grads: mclrec_autograd::Gradients<f32>, joint: bool) {
+    grads.accumulate_into(&mut l.model.store);
+    l.encoder_opt.step(&mut l.model.store);
+    l.encoder_opt.zero_grad(&mut l.model.store);
+    if joint {
+        l.augmenter_opt.step(&mut l.model.store);
+        l.augmenter_opt.zero_grad(&mut l.model.store);
+    }
+}

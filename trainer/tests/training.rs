@@ -1,0 +1,214 @@
+//! End-to-end training on a small synthetic dataset with a planted sequential pattern:
+//! item `i` is followed by item `i + 1` nine times in ten.
+
+use std::path::PathBuf;
+
+use mclrec_trainer::run::Silent;
+use mclrec_trainer::{run, Dataset, ModelKind, RunError, Schedule, TrainConfig};
+use rand::{Rng, SeedableRng};
+
+const ITEMS: usize = 60;
+
+fn planted() -> Dataset {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut text = String::new();
+    for u in 0..240 {
+        let len = rng.gen_range(5..12);
+        let mut s = vec![rng.gen_range(1..=ITEMS)];
+        while s.len() < len {
+            let next = if rng.gen_bool(0.9) {
+                s[s.len() - 1] % ITEMS + 1
+            } else {
+                rng.gen_range(1..=ITEMS)
+            };
+            s.push(next);
+        }
+        let items: Vec<String> = s.iter().map(|v| v.to_string()).collect();
+        text += &format!("u{u} {}\n", items.join(" "));
+    }
+    Dataset::from_text(&text, "planted.txt").unwrap()
+}
+
+fn config(model: ModelKind, schedule: Schedule, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        model,
+        schedule,
+        epochs,
+        batch_size: 128,
+        lambda: if model == ModelKind::Sasrec { 0.0 } else { 0.1 },
+        beta: if model == ModelKind::Mclrec {
+            0.05
+        } else {
+            0.0
+        },
+        dropout: 0.2,
+        max_len: 20,
+        lr: 3e-3,
+        lr_augmenter: 3e-3,
+        ..TrainConfig::paper_beauty("planted.txt")
+    }
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mclrec-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn every_model_and_schedule_learns_the_planted_pattern() {
+    let data = planted();
+    // Chance: HR@10 = 10 / 60.
+    for (model, schedule) in [
+        (ModelKind::Sasrec, Schedule::ThreeStep),
+        (ModelKind::Cl4srec, Schedule::ThreeStep),
+        (ModelKind::Mclrec, Schedule::ThreeStep),
+        (ModelKind::Mclrec, Schedule::TwoStage),
+        (ModelKind::Mclrec, Schedule::Joint),
+    ] {
+        let dir = out_dir(&format!("{model:?}-{schedule:?}"));
+        let r = run(&config(model, schedule, 8), &data, &dir, false, &mut Silent).unwrap();
+        let hr = r.valid.get("hr@10").unwrap();
+        assert!(hr > 0.6, "{model:?} {schedule:?}: valid HR@10 {hr}");
+        for f in [
+            "config.toml",
+            "metrics.jsonl",
+            "results.json",
+            "best.safetensors",
+            "last.safetensors",
+        ] {
+            assert!(dir.join(f).is_file(), "{f} missing");
+        }
+        let results: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+                .unwrap();
+        for split in ["valid", "test"] {
+            for k in [5, 10, 20, 50] {
+                for m in ["hr", "ndcg", "mrr"] {
+                    assert!(
+                        results[split][format!("{m}@{k}")].is_f64(),
+                        "{split} {m}@{k}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.join("metrics.jsonl"))
+                .unwrap()
+                .lines()
+                .count(),
+            8
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+fn metrics_without_time(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            for k in ["seconds", "eval_seconds", "samples_per_s"] {
+                v.as_object_mut().unwrap().remove(k);
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn same_seed_same_numbers_and_resume_equals_an_uninterrupted_run() {
+    let data = planted();
+    let full = out_dir("full");
+    let a = run(
+        &config(ModelKind::Mclrec, Schedule::ThreeStep, 3),
+        &data,
+        &full,
+        false,
+        &mut Silent,
+    )
+    .unwrap();
+    let again = out_dir("again");
+    let b = run(
+        &config(ModelKind::Mclrec, Schedule::ThreeStep, 3),
+        &data,
+        &again,
+        false,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(a.test, b.test, "same seed, same thread count, same metrics");
+    assert_eq!(metrics_without_time(&full), metrics_without_time(&again));
+
+    // Stop after 2 epochs, then resume to 3: the same as running 3 in one go.
+    let parts = out_dir("parts");
+    run(
+        &config(ModelKind::Mclrec, Schedule::ThreeStep, 2),
+        &data,
+        &parts,
+        false,
+        &mut Silent,
+    )
+    .unwrap();
+    let resumed = run(
+        &config(ModelKind::Mclrec, Schedule::ThreeStep, 3),
+        &data,
+        &parts,
+        true,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(resumed.epochs_run, 1);
+    assert_eq!(metrics_without_time(&parts), metrics_without_time(&full));
+    assert_eq!(
+        (resumed.best_epoch, &resumed.valid, &resumed.test),
+        (a.best_epoch, &a.valid, &a.test)
+    );
+    // Any other setting must be the same.
+    let other = TrainConfig {
+        beta: 0.1,
+        ..config(ModelKind::Mclrec, Schedule::ThreeStep, 4)
+    };
+    let err = run(&other, &data, &parts, true, &mut Silent).unwrap_err();
+    assert!(
+        matches!(err, RunError::Invalid(_)),
+        "a different configuration is refused: {err}"
+    );
+    std::fs::remove_dir_all(&again).ok();
+    std::fs::remove_dir_all(&full).ok();
+    std::fs::remove_dir_all(&parts).ok();
+}
+
+#[test]
+fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
+    let data = planted();
+    let dir = out_dir("nan");
+    run(
+        &config(ModelKind::Mclrec, Schedule::ThreeStep, 1),
+        &data,
+        &dir,
+        false,
+        &mut Silent,
+    )
+    .unwrap();
+    let good = std::fs::read(dir.join("last.safetensors")).unwrap();
+    // A learning rate of 1e30 throws the weights to 1e30 at the first update; the next loss
+    // overflows.
+    let blow_up = TrainConfig {
+        lr: 1e30,
+        lr_augmenter: 1e30,
+        ..config(ModelKind::Mclrec, Schedule::ThreeStep, 3)
+    };
+    let err = run(&blow_up, &data, &dir.join("sub"), false, &mut Silent).unwrap_err();
+    let RunError::NonFinite(msg) = &err else {
+        panic!("expected a non-finite loss, got {err}")
+    };
+    assert!(msg.contains("batch") && msg.contains("step"), "{msg}");
+    assert_eq!(std::fs::read(dir.join("last.safetensors")).unwrap(), good);
+    assert!(
+        !dir.join("sub/last.safetensors").exists(),
+        "no checkpoint of a failed first epoch"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
