@@ -89,33 +89,47 @@ pub struct RunArgs {
     json: bool,
 }
 
+/// The paper's settings for a model, with the model's special cases applied (SASRec:
+/// `lambda = beta = 0`; CL4SRec: `beta = 0`, `lambda` 0.1 unless given).
+pub fn resolve(
+    model: ModelArg,
+    schedule: ScheduleArg,
+    dataset: &str,
+    lambda: Option<f64>,
+    beta: Option<f64>,
+) -> TrainConfig {
+    let model = match model {
+        ModelArg::Mclrec => ModelKind::Mclrec,
+        ModelArg::Sasrec => ModelKind::Sasrec,
+        ModelArg::Cl4srec => ModelKind::Cl4srec,
+    };
+    let (lambda, beta) = match model {
+        ModelKind::Sasrec => (0.0, 0.0),
+        ModelKind::Cl4srec => (lambda.unwrap_or(0.1), 0.0),
+        ModelKind::Mclrec => (lambda.unwrap_or(0.0), beta.unwrap_or(0.05)),
+    };
+    let schedule = match schedule {
+        ScheduleArg::ThreeStep => Schedule::ThreeStep,
+        ScheduleArg::TwoStage => Schedule::TwoStage,
+        ScheduleArg::Joint => Schedule::Joint,
+    };
+    TrainConfig {
+        model,
+        schedule,
+        lambda,
+        beta,
+        ..TrainConfig::paper_beauty(dataset)
+    }
+}
+
 impl RunArgs {
-    /// The resolved configuration: the model's special cases applied.
+    /// The resolved configuration.
     fn config(&self) -> TrainConfig {
-        let model = match self.model {
-            ModelArg::Mclrec => ModelKind::Mclrec,
-            ModelArg::Sasrec => ModelKind::Sasrec,
-            ModelArg::Cl4srec => ModelKind::Cl4srec,
-        };
-        let (lambda, beta) = match model {
-            ModelKind::Sasrec => (0.0, 0.0),
-            ModelKind::Cl4srec => (self.lambda.unwrap_or(0.1), 0.0),
-            ModelKind::Mclrec => (self.lambda.unwrap_or(0.0), self.beta.unwrap_or(0.05)),
-        };
         TrainConfig {
-            dataset: self.dataset.clone(),
-            model,
-            schedule: match self.schedule {
-                ScheduleArg::ThreeStep => Schedule::ThreeStep,
-                ScheduleArg::TwoStage => Schedule::TwoStage,
-                ScheduleArg::Joint => Schedule::Joint,
-            },
             epochs: self.epochs,
             batch_size: self.batch_size,
             lr: self.lr,
             lr_augmenter: self.lr_augmenter,
-            lambda,
-            beta,
             dropout: self.dropout,
             max_len: self.max_len,
             seed: self.seed,
@@ -125,7 +139,13 @@ impl RunArgs {
             no_cl2: self.no_cl2,
             no_reg: self.no_reg,
             shared_augmenter: self.shared_augmenter,
-            eval_chunk: 512,
+            ..resolve(
+                self.model,
+                self.schedule,
+                &self.dataset,
+                self.lambda,
+                self.beta,
+            )
         }
     }
 }

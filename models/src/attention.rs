@@ -119,7 +119,7 @@ impl MultiHeadAttention {
             .matmul_t(k, false, true)
             .mul_scalar(scale)
             .reshape(&[b, h, w, w]);
-        let scores = scores.add(x.tape().constant(mask.clone()));
+        let scores = scores.add(x.tape().constant(mask.broadcast_to(&[b, h, w, w])));
         let probs = scores.softmax();
         let probs = drop.apply(probs, drop.attn).reshape(&[b * h, w, w]);
         let ctx = probs

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod augment;
+pub mod bench;
 pub mod checkpoint;
 mod config;
 mod dataset;

@@ -19,6 +19,34 @@ pub(super) fn reduce<E: Element>(op: ReduceOp, x: &Tensor<E>, axis: usize) -> Te
         ReduceOp::Min => E::infinity(),
     };
     let mut out = vec![init; outer * inner];
+    if inner == 1 {
+        // Reducing the last axis: one contiguous row per output.
+        for (o, row) in out.iter_mut().zip(xs.chunks_exact(len.max(1))) {
+            *o = match op {
+                ReduceOp::Sum | ReduceOp::Mean => row.iter().copied().sum(),
+                ReduceOp::Max => row.iter().copied().fold(init, E::max),
+                ReduceOp::Min => row.iter().copied().fold(init, E::min),
+            };
+        }
+    } else {
+        reduce_strided(op, xs, &mut out, outer, len, inner);
+    }
+    if op == ReduceOp::Mean {
+        let inv = E::one() / E::from_f64(len as f64);
+        out.iter_mut().for_each(|v| *v *= inv);
+    }
+    Tensor::from_vec(out, &out_shape(x.shape(), axis))
+}
+
+/// `out[o, i] = op over j of x[o, j, i]`, accumulating whole rows of `inner` at a time.
+fn reduce_strided<E: Element>(
+    op: ReduceOp,
+    xs: &[E],
+    out: &mut [E],
+    outer: usize,
+    len: usize,
+    inner: usize,
+) {
     for o in 0..outer {
         let acc = &mut out[o * inner..(o + 1) * inner];
         for j in 0..len {
@@ -32,11 +60,6 @@ pub(super) fn reduce<E: Element>(op: ReduceOp, x: &Tensor<E>, axis: usize) -> Te
             }
         }
     }
-    if op == ReduceOp::Mean {
-        let inv = E::one() / E::from_f64(len as f64);
-        out.iter_mut().for_each(|v| *v *= inv);
-    }
-    Tensor::from_vec(out, &out_shape(x.shape(), axis))
 }
 
 pub(super) fn arg_reduce<E: Element>(

@@ -1,0 +1,90 @@
+//! `mclrec-cli bench`: training speed with the real schedule.
+
+use clap::Args;
+use serde_json::json;
+
+use crate::datasets::load_dataset;
+use crate::train::{ModelArg, ScheduleArg};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// `beauty`, `sports`, or a dataset path.
+    #[arg(long, default_value = "beauty")]
+    dataset: String,
+    /// The model.
+    #[arg(long, value_enum, default_value = "mclrec")]
+    model: ModelArg,
+    /// MCLRec's schedule.
+    #[arg(long, value_enum, default_value = "three-step")]
+    schedule: ScheduleArg,
+    /// Timed batches.
+    #[arg(long, default_value_t = 20)]
+    batches: usize,
+    /// Untimed warm-up batches.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), String> {
+    if args.batches == 0 {
+        return Err("--batches must be at least 1".into());
+    }
+    if args.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build_global()
+            .map_err(|e| e.to_string())?;
+    }
+    let data = load_dataset(&args.dataset)?;
+    let config = crate::train::resolve(args.model, args.schedule, &args.dataset, None, None);
+    let r = mclrec_trainer::bench::bench(&config, &data, args.warmup, args.batches);
+    let threads = rayon::current_num_threads();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "model": format!("{:?}", config.model).to_lowercase(), "threads": threads,
+                "batches": args.batches, "s_per_batch_median": r.median_batch_s,
+                "samples_per_s": r.samples_per_s, "s_per_epoch": r.s_per_epoch,
+                "gflops": r.gflops, "peak_rss_mb": peak_rss_mb(),
+            })
+        );
+    } else {
+        println!(
+            "{:?} on {} with {threads} threads, {} batches after {} warm-up",
+            config.model, data.name, args.batches, args.warmup
+        );
+        println!("  median s/batch   {:.4}", r.median_batch_s);
+        println!("  samples/s        {:.0}", r.samples_per_s);
+        println!(
+            "  s/epoch          {:.1}  ({} batches)",
+            r.s_per_epoch, r.batches_per_epoch
+        );
+        println!("  useful GFLOP/s   {:.1}", r.gflops);
+        println!("  peak RSS         {:.0} MiB", peak_rss_mb());
+    }
+    Ok(())
+}
