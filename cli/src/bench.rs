@@ -52,14 +52,15 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     if args.batches == 0 {
         return Err("--batches must be at least 1".into());
     }
-    if args.threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(args.threads)
-            .build_global()
-            .map_err(|e| e.to_string())?;
-    }
+    crate::train::set_threads(args.threads)?;
     let data = load_dataset(&args.dataset)?;
-    let config = crate::train::resolve(args.model, args.schedule, &args.dataset, None, None);
+    let train = crate::train::TrainArgs {
+        dataset: Some(args.dataset.clone()),
+        model: Some(args.model),
+        schedule: Some(args.schedule),
+        ..Default::default()
+    };
+    let (config, _) = train.resolve(None)?;
     let r = mclrec_trainer::bench::bench(&config, &data, args.warmup, args.batches);
     let threads = rayon::current_num_threads();
     if args.json {

@@ -23,9 +23,9 @@ pub struct EvalArgs {
     /// Weights in safetensors (official parameter names).
     #[arg(long)]
     weights: PathBuf,
-    /// The dataset: a "user item item ..." text file or a RecBole `.inter` file.
-    #[arg(long)]
-    dataset: PathBuf,
+    /// The dataset: `beauty`, `sports`, a "user item item ..." text file or a RecBole `.inter` file.
+    #[arg(long, default_value = "beauty")]
+    dataset: String,
     /// A TSV `raw_item<TAB>internal_id` (with a header) mapping the dataset's item tokens to
     /// the rows of the weights' item table.
     #[arg(long)]
@@ -94,7 +94,7 @@ fn apply_item_map(
 }
 
 pub fn run(args: &EvalArgs) -> Result<(), String> {
-    let mut data = Dataset::load(&args.dataset).map_err(|e| e.to_string())?;
+    let mut data = crate::datasets::load_dataset(&args.dataset)?;
     if let Some(p) = &args.item_map {
         apply_item_map(&mut data, &read_item_map(p)?, p)?;
     }

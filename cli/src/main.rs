@@ -1,22 +1,27 @@
 //! `mclrec-cli`: train, evaluate and recommend with MCLRec.
 //!
 //! Every user mistake ends in one line `error: ...` on stderr and exit code 2 (clap's usage
-//! errors do the same), never a panic.
+//! errors do the same), never a panic. An interrupted `run` exits with 130.
 
 mod bench;
+mod data;
 mod datasets;
 mod eval;
+mod interrupt;
+mod plots;
+mod progress;
+mod recommend;
 mod train;
 
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// Training allocates and frees many large buffers per step; mimalloc keeps them mapped
 /// instead of returning them to the kernel each time (10% of a step went to page faults
 /// with the system allocator).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::{Parser, Subcommand};
 
 /// MCLRec (SIGIR'23) sequential recommendation in Rust.
 #[derive(Parser)]
@@ -28,27 +33,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Trains MCLRec (or SASRec / CL4SRec) and reports validation and test metrics.
-    Run(train::RunArgs),
-    /// Times training batches with the real schedule (samples/s, s/epoch, GFLOP/s, RSS).
-    Bench(bench::BenchArgs),
+    /// Trains MCLRec (or SASRec / CL4SRec) and reports validation and test metrics. With no
+    /// options: MCLRec on the built-in Amazon-Beauty data with the paper's settings.
+    Run(Box<train::RunArgs>),
     /// Evaluates weights (this project's checkpoints or official PyTorch weights in
     /// safetensors) on a dataset's validation or test split with full ranking.
     Eval(eval::EvalArgs),
+    /// The top-k items for a user of a dataset or for a new sequence of items.
+    Recommend(recommend::RecommendArgs),
+    /// Dataset statistics and validation.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Times training batches with the real schedule (samples/s, s/epoch, GFLOP/s, RSS).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => train::run(&args),
-        Command::Bench(args) => bench::run(&args),
-        Command::Eval(args) => eval::run(&args),
+        Command::Eval(args) => eval::run(&args).map_err(|m| (m, 2)),
+        Command::Recommend(args) => recommend::run(&args).map_err(|m| (m, 2)),
+        Command::Data(cmd) => data::run(&cmd).map_err(|m| (m, 2)),
+        Command::Bench(args) => bench::run(&args).map_err(|m| (m, 2)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err((message, code)) => {
             eprintln!("error: {message}");
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }

@@ -16,10 +16,25 @@ pub struct Progress {
     pub epoch: usize,
     /// The epoch with the best validation metric so far.
     pub best_epoch: usize,
-    /// That metric's value.
+    /// That metric's value (`-inf` before the first epoch; JSON writes that as `null`).
+    #[serde(deserialize_with = "null_as_neg_infinity")]
     pub best_value: f64,
     /// Epochs since the best one.
     pub bad_epochs: usize,
+    /// Batches of epoch `epoch + 1` already trained (an interrupted epoch), else 0.
+    #[serde(default)]
+    pub batch: usize,
+    /// The position of that epoch's random stream after those batches (ChaCha word
+    /// position, as a decimal string: it is a u128).
+    #[serde(default)]
+    pub word_pos: String,
+    /// The sums of the loss terms over those batches (`rec`, `cl1`, `cl2`, `reg`).
+    #[serde(default)]
+    pub partial: [f64; 4],
+}
+
+fn null_as_neg_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NEG_INFINITY))
 }
 
 fn optimiser_tensors(

@@ -56,6 +56,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Worker threads (0 = one per core).
     pub threads: usize,
+    /// `cpu`, or `cuda` / `cuda:N` where a CUDA build and GPU are present.
+    pub device: String,
     /// The validation metric early stopping follows (`mrr@10`, `ndcg@20`, `hr@20`, ...).
     pub early_stop_metric: String,
     /// Epochs without improvement before stopping.
@@ -71,6 +73,21 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The paper's settings for a dataset name: Beauty's (`lambda` 0, `beta` 0.05) unless the
+    /// name is `sports` (`lambda` 0.04, `beta` 0.4).
+    pub fn paper(dataset: &str) -> Self {
+        let base = Self::paper_beauty(dataset);
+        if dataset == "sports" {
+            TrainConfig {
+                lambda: 0.04,
+                beta: 0.4,
+                ..base
+            }
+        } else {
+            base
+        }
+    }
+
     /// The paper's Beauty settings for `dataset`.
     pub fn paper_beauty(dataset: &str) -> Self {
         TrainConfig {
@@ -87,6 +104,7 @@ impl TrainConfig {
             max_len: 50,
             seed: 2023,
             threads: 0,
+            device: "cpu".into(),
             early_stop_metric: "mrr@10".into(),
             patience: 10,
             no_cl2: false,

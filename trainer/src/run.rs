@@ -158,6 +158,9 @@ pub fn run(
         best_epoch: 0,
         best_value: f64::NEG_INFINITY,
         bad_epochs: 0,
+        batch: 0,
+        word_pos: String::new(),
+        partial: [0.0; 4],
     };
     if resume {
         // Only the number of epochs may change when a run is continued.
@@ -231,12 +234,34 @@ pub fn run(
         let mut rng = epoch_rng(config.seed, epoch);
         let batches = sampler.epoch(&mut rng);
         let mut sum = BatchLosses::default();
-        for (b, idx) in batches.iter().enumerate() {
+        // An interrupted epoch continues where it stopped, with the same random stream.
+        let skip = std::mem::take(&mut progress.batch);
+        if skip > 0 {
+            let pos = progress
+                .word_pos
+                .parse()
+                .map_err(|_| RunError::Invalid("bad checkpoint: word_pos".into()))?;
+            rng.set_word_pos(pos);
+            let [rec, cl1, cl2, reg] = progress.partial;
+            sum = BatchLosses { rec, cl1, cl2, reg };
+        }
+        for (b, idx) in batches.iter().enumerate().skip(skip) {
             if STOP_REQUESTED.load(Ordering::Relaxed) {
-                return Err(RunError::Interrupted(interrupted_message(
-                    out,
-                    progress.epoch,
-                )));
+                // A resumable checkpoint of the epoch so far (the previous `last` is
+                // replaced atomically).
+                let mid = Progress {
+                    batch: b,
+                    word_pos: rng.get_word_pos().to_string(),
+                    partial: [sum.rec, sum.cl1, sum.cl2, sum.reg],
+                    ..progress.clone()
+                };
+                let opts = [
+                    ("encoder", &learner.encoder_opt),
+                    ("augmenters", &learner.augmenter_opt),
+                ];
+                checkpoint::save(&last_path, &learner.model.store, opts, &mid, &config_toml)
+                    .map_err(io(&last_path))?;
+                return Err(RunError::Interrupted(interrupted_message(out, epoch, b)));
             }
             let inputs: Vec<&[usize]> = idx.iter().map(|&i| samples[i].input.as_slice()).collect();
             let targets: Vec<usize> = idx.iter().map(|&i| samples[i].target).collect();
@@ -347,9 +372,10 @@ pub fn run(
     })
 }
 
-fn interrupted_message(out: &Path, epoch: usize) -> String {
+fn interrupted_message(out: &Path, epoch: usize, batch: usize) -> String {
     format!(
-        "interrupted; the checkpoint of epoch {epoch} is in {dir}: continue with `mclrec-cli run --resume {dir}`",
+        "interrupted in epoch {epoch} after {batch} batches; checkpoint written to {dir}/last.safetensors: \
+         continue with `mclrec-cli run --resume {dir}`",
         dir = out.display()
     )
 }

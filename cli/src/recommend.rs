@@ -1,0 +1,87 @@
+//! `mclrec-cli recommend`: the top-k items for a user of a dataset, or for a new sequence.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use mclrec_models::weights::load_encoder;
+use mclrec_trainer::evaluate::recommend;
+
+use crate::datasets::load_dataset;
+
+#[derive(Args, Debug)]
+pub struct RecommendArgs {
+    /// Weights: a run's best.safetensors / last.safetensors, or official PyTorch weights.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// The dataset the weights were trained on (`beauty`, `sports`, or a file).
+    #[arg(long, default_value = "beauty")]
+    dataset: String,
+    /// A user token of the dataset: recommend what follows their whole history.
+    #[arg(long, conflicts_with = "history")]
+    user: Option<String>,
+    /// A new sequence of item tokens, oldest first, separated by spaces.
+    #[arg(long)]
+    history: Option<String>,
+    /// How many items.
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Allow items already in the history.
+    #[arg(long)]
+    include_history: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &RecommendArgs) -> Result<(), String> {
+    if args.k == 0 {
+        return Err("-k must be at least 1".into());
+    }
+    let data = load_dataset(&args.dataset)?;
+    let bytes = std::fs::read(&args.checkpoint)
+        .map_err(|e| format!("{}: cannot read ({e})", args.checkpoint.display()))?;
+    let label = args.checkpoint.display().to_string();
+    let (store, encoder) =
+        load_encoder::<f32>(&bytes, &label, data.n_items(), 2).map_err(|e| e.to_string())?;
+    let history: Vec<usize> = match (&args.user, &args.history) {
+        (Some(u), _) => {
+            let i = data
+                .user_index(u)
+                .ok_or_else(|| format!("unknown user `{u}` (not in {})", data.name))?;
+            data.sequences[i].clone()
+        }
+        (None, Some(h)) => h
+            .split_whitespace()
+            .map(|t| {
+                data.item_id(t).ok_or_else(|| {
+                    format!("--history: unknown item token `{t}` (not in {})", data.name)
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        (None, None) => return Err("give --user TOKEN or --history \"ITEM ITEM ...\"".into()),
+    };
+    if history.is_empty() {
+        return Err("--history is empty".into());
+    }
+    let max_len = encoder.config.max_len;
+    let input = &history[history.len().saturating_sub(max_len)..];
+    let exclude = if args.include_history {
+        vec![]
+    } else {
+        history.clone()
+    };
+    let top = recommend(&encoder, &store, &[input], &[exclude], args.k).remove(0);
+    if args.json {
+        let items: Vec<_> = top
+            .iter()
+            .map(|(j, s)| serde_json::json!({"item": data.items[*j], "score": s}))
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+    } else {
+        println!("rank  item        score");
+        for (r, (j, s)) in top.iter().enumerate() {
+            println!("{:>4}  {:<10}  {:.4}", r + 1, data.items[*j], s);
+        }
+    }
+    Ok(())
+}
