@@ -95,10 +95,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Adam learning rate of the encoder [default: 0.001].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Adam learning rate of the augmenters [default: 0.001].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr_augmenter: Option<f64>,
     /// Weight of L_cl1 [default: paper's for the dataset; 0.1 for CL4SRec; 0 for SASRec].
     #[arg(long, allow_negative_numbers = true)]
@@ -107,7 +107,7 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub beta: Option<f64>,
     /// Hidden and attention dropout [default: 0.5].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f64>,
     /// Longest input sequence [default: 50].
     #[arg(long)]
@@ -166,7 +166,7 @@ fn read_file_config(path: &Path) -> Result<FileConfig, String> {
     toml::from_str(&text).map_err(|e| {
         // toml's message spans several lines (with a caret); keep it to one.
         let msg = e.message().to_string();
-        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
         match line {
             Some(l) => format!("{}:{l}: {msg}", path.display()),
             None => format!("{}: {msg}", path.display()),

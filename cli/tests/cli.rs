@@ -1,0 +1,390 @@
+//! The `mclrec-cli` binary end to end on tiny data: the main paths work, and every bad
+//! input gives exit code 2, one clear message, no panic, and leaves files alone.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mclrec-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// 80 users over 30 items, item i mostly followed by i + 1.
+fn tiny(dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    let mut x: u64 = 12345;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) as usize
+    };
+    for u in 1..=80 {
+        let len = 4 + next() % 8;
+        let mut s = vec![1 + next() % 30];
+        while s.len() < len {
+            let last = *s.last().unwrap();
+            s.push(if next() % 10 < 9 {
+                last % 30 + 1
+            } else {
+                1 + next() % 30
+            });
+        }
+        let items: Vec<String> = s.iter().map(|v| v.to_string()).collect();
+        text += &format!("u{u} {}\n", items.join(" "));
+    }
+    // Make sure every item id up to 30 occurs.
+    text += "u81 28 29 30\n";
+    let p = dir.join("tiny.txt");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn cli() -> Command {
+    Command::cargo_bin("mclrec-cli").unwrap()
+}
+
+/// Runs and checks exit code 2, a one-line `error:` naming `what`, and no panic.
+fn fails_with(args: &[&str], what: &str) {
+    let out = cli().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(what), "{args:?}: expected `{what}` in: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+}
+
+fn train_tiny(dir: &Path) -> PathBuf {
+    let data = tiny(dir);
+    let run = dir.join("run");
+    let out = cli()
+        .args([
+            "run",
+            "--dataset",
+            data.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--max-len",
+            "10",
+        ])
+        .args(["--out", run.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for split in ["valid", "test"] {
+        for k in [5, 10, 20, 50] {
+            for m in ["hr", "ndcg", "mrr"] {
+                assert!(
+                    results[split][format!("{m}@{k}")].is_f64(),
+                    "{split} {m}@{k}"
+                );
+            }
+        }
+    }
+    run
+}
+
+#[test]
+fn run_then_eval_recommend_and_stats_on_its_checkpoint() {
+    let dir = tmp("main");
+    let run = train_tiny(&dir);
+    let data = dir.join("tiny.txt");
+    let d = data.to_str().unwrap();
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "results.json",
+        "best.safetensors",
+        "last.safetensors",
+        "losses.png",
+        "validation.png",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let best = run.join("best.safetensors");
+    let b = best.to_str().unwrap();
+
+    let out = cli()
+        .args(["eval", "--weights", b, "--dataset", d, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The same numbers as the run's own test evaluation of its best model.
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(v["test"]["hr@10"], results["test"]["hr@10"]);
+
+    let out = cli()
+        .args([
+            "recommend",
+            "--checkpoint",
+            b,
+            "--dataset",
+            d,
+            "--user",
+            "u3",
+            "-k",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 6, "{text}");
+
+    let out = cli()
+        .args([
+            "recommend",
+            "--checkpoint",
+            b,
+            "--dataset",
+            d,
+            "--history",
+            "4 5 6",
+            "-k",
+            "3",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let recs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items: Vec<&str> = recs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(items.len(), 3);
+    assert!(
+        !items.iter().any(|i| ["4", "5", "6"].contains(i)),
+        "history excluded: {items:?}"
+    );
+    let out = cli()
+        .args([
+            "recommend",
+            "--checkpoint",
+            b,
+            "--dataset",
+            d,
+            "--history",
+            "4 5 6",
+            "-k",
+            "30",
+            "--include-history",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let recs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(recs.as_array().unwrap().len(), 30);
+
+    let out = cli().args(["data", "stats", d, "--json"]).output().unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = std::fs::read_to_string(&data).unwrap();
+    let actions: usize = text.lines().map(|l| l.split_whitespace().count() - 1).sum();
+    assert_eq!(
+        (
+            s["users"].as_u64(),
+            s["items"].as_u64(),
+            s["actions"].as_u64()
+        ),
+        (Some(81), Some(30), Some(actions as u64))
+    );
+    cli().args(["data", "check", d]).assert().success();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_exit_code_2() {
+    let dir = tmp("bad");
+    let data = tiny(&dir);
+    let d = data.to_str().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    // Files.
+    fails_with(
+        &["run", "--dataset", "/no/such/file.txt"],
+        "/no/such/file.txt: no such file",
+    );
+    fails_with(
+        &["eval", "--weights", "/no/such.safetensors", "--dataset", d],
+        "/no/such.safetensors: cannot read",
+    );
+    fails_with(
+        &[
+            "run",
+            "--dataset",
+            &write("alpha.txt", "u1 1 2 3\nu2 4 x 6\n"),
+        ],
+        "alpha.txt:2: item `x` is not a positive integer id",
+    );
+    fails_with(
+        &[
+            "run",
+            "--dataset",
+            &write("empty.txt", "u1 1 2 3\n\nu2 1 2 3\n"),
+        ],
+        "empty.txt:2: empty line",
+    );
+    fails_with(
+        &[
+            "run",
+            "--dataset",
+            &write("short.txt", "u1 1 2 3\nu2 1 2\n"),
+        ],
+        "short.txt:2: user `u2` has 2 interactions",
+    );
+    fails_with(
+        &[
+            "run",
+            "--dataset",
+            &write("dup.txt", "u1 1 2 3\nu1 1 2 3\n"),
+        ],
+        "dup.txt:2: user `u1` appears again",
+    );
+    let out = cli()
+        .args(["data", "check", &dir.join("dup.txt").to_string_lossy()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dup.txt:2:"));
+    // Values.
+    fails_with(
+        &["run", "--dataset", d, "--batch-size", "0"],
+        "batch-size must be at least 2",
+    );
+    fails_with(
+        &["run", "--dataset", d, "--lr", "-0.1"],
+        "lr must be a positive number",
+    );
+    fails_with(
+        &["run", "--dataset", d, "--lr", "NaN"],
+        "lr must be a positive number",
+    );
+    fails_with(
+        &["run", "--dataset", d, "--max-len", "0"],
+        "max-len must be at least 1",
+    );
+    fails_with(
+        &["run", "--dataset", d, "--early-stop-metric", "auc"],
+        "early-stop-metric `auc`",
+    );
+    fails_with(
+        &["run", "--dataset", "movielens"],
+        "movielens: no such file (datasets are `beauty`, `sports`, or a path)",
+    );
+    fails_with(&["run", "--model", "bert4rec"], "bert4rec");
+    fails_with(&["run", "--schedule", "four-step"], "four-step");
+    fails_with(&["run", "--frobnicate"], "--frobnicate");
+    fails_with(
+        &["run", "--dataset", d, "--device", "cuda"],
+        "without CUDA support",
+    );
+    fails_with(
+        &[
+            "run",
+            "--config",
+            &write("bad.toml", "epochs = 3\nbatch_sise = 64\n"),
+        ],
+        "bad.toml:2: unknown field `batch_sise`",
+    );
+    // Checkpoints.
+    fails_with(
+        &[
+            "eval",
+            "--weights",
+            &write("corrupt.safetensors", "not a checkpoint"),
+            "--dataset",
+            d,
+        ],
+        "corrupt.safetensors: not a valid safetensors file",
+    );
+    let run = train_tiny(&dir);
+    let best = std::fs::read(run.join("best.safetensors")).unwrap();
+    let truncated = dir.join("truncated.safetensors");
+    std::fs::write(&truncated, &best[..best.len() / 2]).unwrap();
+    fails_with(
+        &[
+            "eval",
+            "--weights",
+            truncated.to_str().unwrap(),
+            "--dataset",
+            d,
+        ],
+        "truncated.safetensors",
+    );
+    let fewer = write("fewer.txt", "u1 1 2 3\nu2 2 3 4\nu3 3 4 5\n");
+    fails_with(
+        &[
+            "eval",
+            "--weights",
+            run.join("best.safetensors").to_str().unwrap(),
+            "--dataset",
+            &fewer,
+        ],
+        "wrong dataset for these weights",
+    );
+    fails_with(
+        &[
+            "recommend",
+            "--checkpoint",
+            run.join("best.safetensors").to_str().unwrap(),
+            "--dataset",
+            d,
+            "--history",
+            "1 zz",
+        ],
+        "unknown item token `zz`",
+    );
+    fails_with(
+        &[
+            "recommend",
+            "--checkpoint",
+            run.join("best.safetensors").to_str().unwrap(),
+            "--dataset",
+            d,
+            "--user",
+            "u1",
+            "-k",
+            "0",
+        ],
+        "-k must be at least 1",
+    );
+    // Nothing overwritten by a failed run into an existing directory.
+    let before = std::fs::read(run.join("last.safetensors")).unwrap();
+    fails_with(
+        &[
+            "run",
+            "--dataset",
+            d,
+            "--out",
+            run.to_str().unwrap(),
+            "--lr",
+            "-1",
+        ],
+        "lr must be",
+    );
+    assert_eq!(std::fs::read(run.join("last.safetensors")).unwrap(), before);
+    std::fs::remove_dir_all(&dir).ok();
+}
