@@ -388,3 +388,90 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
     assert_eq!(std::fs::read(run.join("last.safetensors")).unwrap(), before);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn ctrl_c_writes_a_resumable_checkpoint_and_exits_130() {
+    let dir = tmp("interrupt");
+    let data = tiny(&dir);
+    let d = data.to_str().unwrap().to_string();
+    let common = [
+        "--dataset",
+        &d,
+        "--epochs",
+        "12",
+        "--patience",
+        "100",
+        "--batch-size",
+        "8",
+        "--max-len",
+        "10",
+        "--threads",
+        "1",
+    ];
+    let (stopped, full) = (dir.join("stopped"), dir.join("full"));
+    let bin = assert_cmd::cargo::cargo_bin("mclrec-cli");
+    let child = std::process::Command::new(&bin)
+        .arg("run")
+        .args(common)
+        .args(["--out", stopped.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first epoch is done, in the middle of a later one.
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(stopped.join("metrics.jsonl")).map_or(true, |s| s.is_empty()) {
+        assert!(t0.elapsed().as_secs() < 120, "no epoch finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(0) {
+        eprintln!("skipped: the run finished before the interrupt arrived");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains(&format!("mclrec-cli run --resume {}", stopped.display())),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+
+    cli()
+        .args(["run", "--resume", stopped.to_str().unwrap()])
+        .assert()
+        .success();
+    cli()
+        .arg("run")
+        .args(common)
+        .args(["--out", full.to_str().unwrap()])
+        .assert()
+        .success();
+    let strip = |p: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                for k in ["seconds", "eval_seconds", "samples_per_s"] {
+                    v.as_object_mut().unwrap().remove(k);
+                }
+                v
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(&stopped),
+        strip(&full),
+        "a resumed run gives the numbers of an uninterrupted one"
+    );
+    assert_eq!(
+        std::fs::read_to_string(stopped.join("results.json")).unwrap(),
+        std::fs::read_to_string(full.join("results.json")).unwrap()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
