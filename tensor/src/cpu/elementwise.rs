@@ -21,52 +21,47 @@ fn map_chunks<E: Element>(x: &[E], out: &mut [E], f: impl Fn(&[E], &mut [E]) + S
     }
 }
 
-fn scalar_fn<E: Element>(op: UnaryOp<E>) -> impl Fn(E) -> E + Sync {
-    move |v: E| match op {
-        UnaryOp::Neg => -v,
-        UnaryOp::Exp => v.exp(),
-        UnaryOp::Ln => v.ln(),
-        UnaryOp::Sqrt => v.sqrt(),
-        UnaryOp::Tanh => v.tanh(),
-        UnaryOp::Erf => v.erf(),
-        UnaryOp::Gelu => {
-            E::from_f64(0.5)
-                * v
-                * (E::one() + (v * E::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf())
-        }
-        UnaryOp::Relu => v.max(E::zero()),
-        UnaryOp::Recip => v.recip(),
-        UnaryOp::Square => v * v,
-        UnaryOp::Abs => v.abs(),
-        UnaryOp::AddScalar(c) => v + c,
-        UnaryOp::MulScalar(c) => v * c,
-        UnaryOp::ClampMin(c) => v.max(c),
-        UnaryOp::ClampMax(c) => v.min(c),
-        UnaryOp::GtScalar(c) => {
-            if v > c {
-                E::one()
-            } else {
-                E::zero()
-            }
-        }
-        UnaryOp::Powf(c) => v.powf(c),
+/// `f` over every element: collected straight into the output (no zero fill first), in
+/// parallel when large. Generic over `f`, so each op's loop is compiled (and vectorised) on
+/// its own instead of matching on the op per element.
+fn map<E: Element>(xs: &[E], f: impl Fn(E) -> E + Sync + Send) -> Vec<E> {
+    if xs.len() >= PAR_MIN {
+        xs.par_iter().with_min_len(CHUNK).map(|&v| f(v)).collect()
+    } else {
+        xs.iter().map(|&v| f(v)).collect()
     }
 }
 
 pub(super) fn unary<E: Element>(op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
     let xs = x.as_slice();
-    let mut out = vec![E::zero(); xs.len()];
-    match op {
-        // The hot ones go to the SIMD kernels.
-        UnaryOp::Gelu => map_chunks(xs, &mut out, |i, o| E::gelu_slice(i, o)),
-        UnaryOp::Exp => map_chunks(xs, &mut out, |i, o| E::exp_slice(i, o)),
-        _ => {
-            let f = scalar_fn(op);
-            map_chunks(xs, &mut out, |i, o| {
-                o.iter_mut().zip(i).for_each(|(o, &v)| *o = f(v))
-            });
+    let out = match op {
+        // The hot ones go to the SIMD slice kernels.
+        UnaryOp::Gelu | UnaryOp::Exp => {
+            let mut out = vec![E::zero(); xs.len()];
+            let kernel = if op == UnaryOp::Gelu {
+                E::gelu_slice
+            } else {
+                E::exp_slice
+            };
+            map_chunks(xs, &mut out, kernel);
+            out
         }
-    }
+        UnaryOp::Neg => map(xs, |v| -v),
+        UnaryOp::Ln => map(xs, |v| v.ln()),
+        UnaryOp::Sqrt => map(xs, |v| v.sqrt()),
+        UnaryOp::Tanh => map(xs, |v| v.tanh()),
+        UnaryOp::Erf => map(xs, |v| v.erf()),
+        UnaryOp::Relu => map(xs, |v| v.max(E::zero())),
+        UnaryOp::Recip => map(xs, |v| v.recip()),
+        UnaryOp::Square => map(xs, |v| v * v),
+        UnaryOp::Abs => map(xs, |v| v.abs()),
+        UnaryOp::AddScalar(c) => map(xs, move |v| v + c),
+        UnaryOp::MulScalar(c) => map(xs, move |v| v * c),
+        UnaryOp::ClampMin(c) => map(xs, move |v| v.max(c)),
+        UnaryOp::ClampMax(c) => map(xs, move |v| v.min(c)),
+        UnaryOp::GtScalar(c) => map(xs, move |v| if v > c { E::one() } else { E::zero() }),
+        UnaryOp::Powf(c) => map(xs, move |v| v.powf(c)),
+    };
     Tensor::from_vec(out, x.shape())
 }
 
@@ -83,48 +78,51 @@ pub(super) fn gelu_backward<E: Element>(x: &Tensor<E>, gy: &Tensor<E>) -> Tensor
     Tensor::from_vec(out, x.shape())
 }
 
-#[inline]
-fn apply<E: Element>(op: BinaryOp, a: E, b: E) -> E {
-    match op {
-        BinaryOp::Add => a + b,
-        BinaryOp::Sub => a - b,
-        BinaryOp::Mul => a * b,
-        BinaryOp::Div => a / b,
-        BinaryOp::Max => a.max(b),
-        BinaryOp::Min => a.min(b),
-    }
-}
-
 pub(super) fn binary<E: Element>(
     op: BinaryOp,
     a: &Tensor<E>,
     b: &Tensor<E>,
     out_shape: &[usize],
 ) -> Tensor<E> {
+    match op {
+        BinaryOp::Add => binary_with(|x, y| x + y, a, b, out_shape),
+        BinaryOp::Sub => binary_with(|x, y| x - y, a, b, out_shape),
+        BinaryOp::Mul => binary_with(|x, y| x * y, a, b, out_shape),
+        BinaryOp::Div => binary_with(|x, y| x / y, a, b, out_shape),
+        BinaryOp::Max => binary_with(E::max, a, b, out_shape),
+        BinaryOp::Min => binary_with(E::min, a, b, out_shape),
+    }
+}
+
+fn binary_with<E: Element, F: Fn(E, E) -> E + Sync + Send + Copy>(
+    f: F,
+    a: &Tensor<E>,
+    b: &Tensor<E>,
+    out_shape: &[usize],
+) -> Tensor<E> {
     let (av, bv) = (a.as_slice(), b.as_slice());
     let n = numel(out_shape);
-    let mut out = vec![E::zero(); n];
     if a.shape() == b.shape() {
-        // Same shape: a straight zip.
-        let f = |o: &mut [E], x: &[E], y: &[E]| {
-            for i in 0..o.len() {
-                o[i] = apply(op, x[i], y[i]);
-            }
-        };
-        if n >= PAR_MIN {
-            out.par_chunks_mut(CHUNK)
-                .zip(av.par_chunks(CHUNK).zip(bv.par_chunks(CHUNK)))
-                .for_each(|(o, (x, y))| f(o, x, y));
+        // Same shape: a straight zip, collected without a zero fill.
+        let out: Vec<E> = if n >= PAR_MIN {
+            av.par_iter()
+                .zip(bv)
+                .with_min_len(CHUNK)
+                .map(|(&x, &y)| f(x, y))
+                .collect()
         } else {
-            f(&mut out, av, bv);
-        }
-    } else if a.shape() == out_shape && out_shape.ends_with(b.shape()) {
+            av.iter().zip(bv).map(|(&x, &y)| f(x, y)).collect()
+        };
+        return Tensor::from_vec(out, out_shape);
+    }
+    let mut out = vec![E::zero(); n];
+    if a.shape() == out_shape && out_shape.ends_with(b.shape()) {
         // `b` repeats along the leading axes (a bias row, a scalar): row by row.
         let m = bv.len().max(1);
-        let f = |o: &mut [E], x: &[E]| {
+        let rows = |o: &mut [E], x: &[E]| {
             for (oc, xc) in o.chunks_mut(m).zip(x.chunks(m)) {
-                for i in 0..oc.len() {
-                    oc[i] = apply(op, xc[i], bv[i]);
+                for ((o, &x), &y) in oc.iter_mut().zip(xc).zip(bv) {
+                    *o = f(x, y);
                 }
             }
         };
@@ -132,9 +130,9 @@ pub(super) fn binary<E: Element>(
         if n >= PAR_MIN {
             out.par_chunks_mut(rows_per)
                 .zip(av.par_chunks(rows_per))
-                .for_each(|(o, x)| f(o, x));
+                .for_each(|(o, x)| rows(o, x));
         } else {
-            f(&mut out, av);
+            rows(&mut out, av);
         }
     } else {
         // General broadcasting through ndarray.
@@ -147,7 +145,7 @@ pub(super) fn binary<E: Element>(
         Zip::from(&mut o)
             .and(&ab)
             .and(&bb)
-            .for_each(|o, &x, &y| *o = apply(op, x, y));
+            .for_each(|o, &x, &y| *o = f(x, y));
     }
     Tensor::from_vec(out, out_shape)
 }
