@@ -5,11 +5,10 @@ use std::time::Instant;
 use mclrec_models::{SasRecConfig, SeqBatch};
 use rand::Rng;
 
-use crate::augment::two_views;
 use crate::config::{ModelKind, Schedule, TrainConfig};
 use crate::run::{build_model, epoch_rng};
 use crate::sampler::LengthBucketSampler;
-use crate::train_step::{Learner, Views};
+use crate::train_step::{make_batch, Learner, Views};
 use crate::{train_samples, Dataset};
 
 /// Multiply-adds x 2 of one encoder forward over sequences of the given lengths (exact
@@ -85,18 +84,8 @@ pub fn bench(config: &TrainConfig, data: &Dataset, warmup: usize, batches: usize
     let mut flops = 0.0;
     let mut timed_samples = 0usize;
     for (i, idx) in order.iter().cycle().take(warmup + batches).enumerate() {
-        let inputs: Vec<&[usize]> = idx.iter().map(|&i| samples[i].input.as_slice()).collect();
-        let targets: Vec<usize> = idx.iter().map(|&i| samples[i].target).collect();
         let t0 = Instant::now();
-        let batch = SeqBatch::new(&inputs);
-        let views = config.needs_views().then(|| {
-            let (a, b): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
-                inputs.iter().map(|s| two_views(s, &mut rng)).unzip();
-            Views {
-                first: SeqBatch::new(&a),
-                second: SeqBatch::new(&b),
-            }
-        });
+        let (batch, targets, views) = make_batch(&samples, idx, config.needs_views(), &mut rng);
         let _ = learner.train_batch(&batch, &targets, views.as_ref(), &mut rng);
         let dt = t0.elapsed().as_secs_f64();
         if i >= warmup {

@@ -12,17 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use mclrec_models::{Mclrec, SasRecConfig, SeqBatch};
+use mclrec_models::{Mclrec, SasRecConfig};
 use mclrec_tensor::ChaCha8Rng;
 use rand::SeedableRng;
 use serde_json::json;
 
-use crate::augment::two_views;
 use crate::checkpoint::{self, Progress};
 use crate::config::TrainConfig;
 use crate::evaluate::{evaluate, EvalOptions};
 use crate::sampler::LengthBucketSampler;
-use crate::train_step::{BatchLosses, Learner, Views};
+use crate::train_step::{make_batch, BatchLosses, Learner};
 use crate::{eval_cases, train_samples, Dataset, Metrics, Split};
 
 /// What one epoch did (a line of `metrics.jsonl`).
@@ -263,17 +262,7 @@ pub fn run(
                     .map_err(io(&last_path))?;
                 return Err(RunError::Interrupted(interrupted_message(out, epoch, b)));
             }
-            let inputs: Vec<&[usize]> = idx.iter().map(|&i| samples[i].input.as_slice()).collect();
-            let targets: Vec<usize> = idx.iter().map(|&i| samples[i].target).collect();
-            let batch = SeqBatch::new(&inputs);
-            let views = config.needs_views().then(|| {
-                let (a, b): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
-                    inputs.iter().map(|s| two_views(s, &mut rng)).unzip();
-                Views {
-                    first: SeqBatch::new(&a),
-                    second: SeqBatch::new(&b),
-                }
-            });
+            let (batch, targets, views) = make_batch(&samples, idx, config.needs_views(), &mut rng);
             let l = learner.train_batch(&batch, &targets, views.as_ref(), &mut rng).map_err(|e| {
                 RunError::NonFinite(format!(
                     "epoch {epoch}, batch {} of {}: the loss of step {} is {}; that update was skipped and the run \

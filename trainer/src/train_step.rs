@@ -6,7 +6,9 @@ use mclrec_models::losses::{rec_loss, MclrecLosses};
 use mclrec_models::{Bound, Mclrec, SeqBatch};
 use rand::RngCore;
 
+use crate::augment::two_views;
 use crate::config::{ModelKind, Schedule, TrainConfig};
+use crate::TrainSample;
 
 /// The loss terms of a batch's first encoder step (what the epoch log averages).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -39,6 +41,27 @@ pub struct Learner {
     /// Adam over the augmenters.
     pub augmenter_opt: Adam<f32>,
     config: TrainConfig,
+}
+
+/// The padded batch of the samples `idx`, their targets, and (when `views`) two augmented
+/// views of every sequence drawn from `rng`.
+pub fn make_batch(
+    samples: &[TrainSample],
+    idx: &[usize],
+    views: bool,
+    rng: &mut impl rand::Rng,
+) -> (SeqBatch, Vec<usize>, Option<Views>) {
+    let inputs: Vec<&[usize]> = idx.iter().map(|&i| samples[i].input.as_slice()).collect();
+    let targets = idx.iter().map(|&i| samples[i].target).collect();
+    let views = views.then(|| {
+        let (a, b): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
+            inputs.iter().map(|s| two_views(s, &mut *rng)).unzip();
+        Views {
+            first: SeqBatch::new(&a),
+            second: SeqBatch::new(&b),
+        }
+    });
+    (SeqBatch::new(&inputs), targets, views)
 }
 
 /// The two augmented views of a batch.
