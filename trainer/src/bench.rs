@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use mclrec_models::{SasRecConfig, SeqBatch};
-use rand::Rng;
 
 use crate::config::{ModelKind, Schedule, TrainConfig};
 use crate::run::{build_model, epoch_rng};
@@ -93,7 +92,6 @@ pub fn bench(config: &TrainConfig, data: &Dataset, warmup: usize, batches: usize
             flops += batch_flops(config, &enc_config, &batch, views.as_ref());
             timed_samples += idx.len();
         }
-        let _ = rng.gen::<u8>();
     }
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
