@@ -95,7 +95,8 @@ impl MultiHeadAttention {
         }
     }
 
-    /// `x`: `[batch, width, hidden]`; `mask`: `[batch, 1, width, width]` additive.
+    /// `x`: `[batch, width, hidden]`; `mask`: `[batch, heads, width, width]` additive (the
+    /// same for every layer, so the encoder expands it once per forward).
     pub fn forward<'t, E: Element>(
         &self,
         p: &Bound<'t, E>,
@@ -119,7 +120,7 @@ impl MultiHeadAttention {
             .matmul_t(k, false, true)
             .mul_scalar(scale)
             .reshape(&[b, h, w, w]);
-        let scores = scores.add(x.tape().constant(mask.broadcast_to(&[b, h, w, w])));
+        let scores = scores.add(x.tape().constant(mask.clone()));
         let probs = scores.softmax();
         let probs = drop.apply(probs, drop.attn).reshape(&[b * h, w, w]);
         let ctx = probs

@@ -126,7 +126,10 @@ impl SasRecEncoder {
         let positions = p.get(self.position_embedding).narrow(0, 0, w);
         let x = self.norm.forward(p, items.add(positions));
         let mut x = drop.apply(x, drop.hidden);
-        let mask = batch.attention_mask::<E>();
+        // Expanded to every head once, so each layer's add is a same-shape add.
+        let mask = batch
+            .attention_mask::<E>()
+            .broadcast_to(&[b, self.config.heads, w, w]);
         for layer in &self.layers {
             x = layer.attention.forward(p, x, &mask, drop);
             x = layer.feed_forward.forward(p, x, drop);

@@ -6,6 +6,15 @@ use mclrec_tensor::{Element, Tensor};
 
 use crate::{Backward, GradSink, NodeId, Var};
 
+/// The permutation that undoes `perm`.
+fn inverse(perm: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i;
+    }
+    inv
+}
+
 struct ReshapeBackward {
     x: NodeId,
     shape: Vec<usize>,
@@ -79,11 +88,7 @@ impl<E: Element> Backward<E> for IndexSelectBackward {
             .scatter_add_rows(&self.idx, self.shape[self.axis]);
         let mut pshape: Vec<usize> = perm.iter().map(|&p| self.shape[p]).collect();
         pshape[0] = self.shape[self.axis];
-        let mut inverse = vec![0; r];
-        for (i, &p) in perm.iter().enumerate() {
-            inverse[p] = i;
-        }
-        grads.add(self.x, summed.reshape(&pshape).permute(&inverse));
+        grads.add(self.x, summed.reshape(&pshape).permute(&inverse(&perm)));
     }
 }
 
@@ -103,10 +108,7 @@ impl<'t, E: Element> Var<'t, E> {
     /// Reorders the axes: output axis `i` is input axis `perm[i]`.
     pub fn permute(self, perm: &[usize]) -> Var<'t, E> {
         let y = self.value().permute(perm);
-        let mut inverse = vec![0; perm.len()];
-        for (i, &p) in perm.iter().enumerate() {
-            inverse[p] = i;
-        }
+        let inverse = inverse(perm);
         self.tape.record(y, &[self], || {
             Box::new(PermuteBackward {
                 x: self.node(),
