@@ -8,7 +8,8 @@ use crate::config::{ModelKind, Schedule, TrainConfig};
 use crate::run::{build_model, epoch_rng};
 use crate::sampler::LengthBucketSampler;
 use crate::train_step::{make_batch, Learner, Views};
-use crate::{train_samples, Dataset};
+use crate::{train_samples, Dataset, TrainSample};
+use rand::seq::SliceRandom;
 
 /// Multiply-adds x 2 of one encoder forward over sequences of the given lengths (exact
 /// lengths: no padding counted; attention counted over full `l x l` score blocks).
@@ -58,9 +59,9 @@ pub struct BenchReport {
     pub batch_seconds: Vec<f64>,
     /// The median of `batch_seconds`.
     pub median_batch_s: f64,
-    /// Samples per second at the median.
+    /// Timed samples divided by the total time of the timed batches.
     pub samples_per_s: f64,
-    /// Seconds for one epoch at the median rate.
+    /// Seconds for one epoch at `samples_per_s`.
     pub s_per_epoch: f64,
     /// Useful GFLOP/s over the timed batches.
     pub gflops: f64,
@@ -68,7 +69,27 @@ pub struct BenchReport {
     pub batches_per_epoch: usize,
 }
 
-/// Times `batches` training batches of an epoch's real batch stream after `warmup` batches.
+/// `n` batches spread evenly over an epoch's batches sorted by length, in random order: a
+/// batch's cost grows with its length, so this makes the epoch projection representative
+/// (the same choice as `torch_reference.py --mode bucket`).
+fn stratified(
+    order: &[Vec<usize>],
+    samples: &[TrainSample],
+    n: usize,
+    rng: &mut impl rand::Rng,
+) -> Vec<Vec<usize>> {
+    let mut by_len: Vec<&Vec<usize>> = order.iter().collect();
+    by_len.sort_by_key(|b| b.iter().map(|&i| samples[i].input.len()).max());
+    let mut picked: Vec<Vec<usize>> = (0..n)
+        .map(|j| by_len[(2 * j + 1) * by_len.len() / (2 * n)].clone())
+        .collect();
+    picked.shuffle(rng);
+    picked
+}
+
+/// Times `batches` training batches (spread over the lengths of an epoch's real batch
+/// stream) after `warmup` batches; the epoch is projected from the total time, so long and
+/// short batches count as often as they occur.
 pub fn bench(config: &TrainConfig, data: &Dataset, warmup: usize, batches: usize) -> BenchReport {
     let samples = train_samples(data, config.max_len);
     let sampler = LengthBucketSampler::new(
@@ -79,10 +100,11 @@ pub fn bench(config: &TrainConfig, data: &Dataset, warmup: usize, batches: usize
     let enc_config = learner.model.encoder.config.clone();
     let mut rng = epoch_rng(config.seed, 1);
     let order = sampler.epoch(&mut rng);
+    let timed = stratified(&order, &samples, batches.min(order.len()), &mut rng);
     let mut times = Vec::new();
     let mut flops = 0.0;
     let mut timed_samples = 0usize;
-    for (i, idx) in order.iter().cycle().take(warmup + batches).enumerate() {
+    for (i, idx) in order.iter().take(warmup).chain(&timed).enumerate() {
         let t0 = Instant::now();
         let (batch, targets, views) = make_batch(&samples, idx, config.needs_views(), &mut rng);
         let _ = learner.train_batch(&batch, &targets, views.as_ref(), &mut rng);
@@ -95,13 +117,12 @@ pub fn bench(config: &TrainConfig, data: &Dataset, warmup: usize, batches: usize
     }
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let median = sorted[sorted.len() / 2];
     let total: f64 = times.iter().sum();
-    let mean_batch = timed_samples as f64 / times.len() as f64;
+    let samples_per_s = timed_samples as f64 / total;
     BenchReport {
-        median_batch_s: median,
-        samples_per_s: mean_batch / median,
-        s_per_epoch: samples.len() as f64 / (mean_batch / median),
+        median_batch_s: sorted[sorted.len() / 2],
+        samples_per_s,
+        s_per_epoch: samples.len() as f64 / samples_per_s,
         gflops: flops / total / 1e9,
         batches_per_epoch: sampler.batches_per_epoch(),
         batch_seconds: times,
