@@ -1,8 +1,12 @@
 //! Multi-head self-attention with residual and post-layer-norm (RecBole's
-//! `MultiHeadAttention`).
+//! `MultiHeadAttention`), over packed sequences.
+
+use std::sync::Arc;
 
 use mclrec_autograd::{GroupId, ParamStore, Var};
-use mclrec_tensor::{Element, Tensor};
+use mclrec_tensor::attention::{QueryRows, SeqLayout};
+use mclrec_tensor::dropout_mask::DropoutMask;
+use mclrec_tensor::Element;
 use rand::RngCore;
 
 use crate::{Bound, Init, LayerNorm, Linear};
@@ -52,6 +56,14 @@ impl Dropouts<'_> {
             _ => x,
         }
     }
+
+    /// A fresh mask of drop probability `p` when training, else `None`.
+    pub fn mask(&mut self, p: f64) -> Option<DropoutMask> {
+        match self.rng.as_deref_mut() {
+            Some(rng) if p > 0.0 => Some(DropoutMask::new(p, rng.next_u64())),
+            _ => None,
+        }
+    }
 }
 
 impl MultiHeadAttention {
@@ -95,41 +107,30 @@ impl MultiHeadAttention {
         }
     }
 
-    /// `x`: `[batch, width, hidden]`; `mask`: `[batch, heads, width, width]` additive (the
-    /// same for every layer, so the encoder expands it once per forward).
+    /// `x`: `[rows, hidden]`, the positions of the packed sequences of `layout`. Returns
+    /// the layer's output at the rows `queries` names: every row, or each sequence's last
+    /// row (`[sequences, hidden]`), all the last layer of the encoder needs.
     pub fn forward<'t, E: Element>(
         &self,
         p: &Bound<'t, E>,
         x: Var<'t, E>,
-        mask: &Tensor<E>,
+        layout: &Arc<SeqLayout>,
+        queries: QueryRows,
         drop: &mut Dropouts<'_>,
     ) -> Var<'t, E> {
-        let s = x.shape();
-        let (b, w, d) = (s[0], s[1], s[2]);
-        let (h, dh) = (self.heads, d / self.heads);
-        let heads = |t: Var<'t, E>| {
-            t.reshape(&[b, w, h, dh])
-                .permute(&[0, 2, 1, 3])
-                .reshape(&[b * h, w, dh])
+        let x_q = match queries {
+            QueryRows::All => x,
+            QueryRows::Last => x.index_select(0, &layout.last_rows()),
         };
-        let q = heads(self.query.forward(p, x));
-        let k = heads(self.key.forward(p, x));
-        let v = heads(self.value.forward(p, x));
-        let scale = E::from_f64(1.0 / (dh as f64).sqrt());
-        let scores = q
-            .matmul_t(k, false, true)
-            .mul_scalar(scale)
-            .reshape(&[b, h, w, w]);
-        let scores = scores.add(x.tape().constant(mask.clone()));
-        let probs = scores.softmax();
-        let probs = drop.apply(probs, drop.attn).reshape(&[b * h, w, w]);
-        let ctx = probs
-            .matmul(v)
-            .reshape(&[b, h, w, dh])
-            .permute(&[0, 2, 1, 3])
-            .reshape(&[b, w, d]);
+        let q = self.query.forward(p, x_q);
+        // Keys and values from one GEMM against [W_k; W_v] (a 2 x 64 x 64 copy per call).
+        let w = Var::concat(&[p.get(self.key.weight), p.get(self.value.weight)], 0);
+        let b = Var::concat(&[p.get(self.key.bias), p.get(self.value.bias)], 0);
+        let kv = x.matmul_t(w, false, true).add(b);
+        let attn_drop = drop.mask(drop.attn);
+        let ctx = q.attention(kv, layout, queries, self.heads, attn_drop);
         let out = self.dense.forward(p, ctx);
         let out = drop.apply(out, drop.hidden);
-        self.norm.forward(p, out.add(x))
+        self.norm.forward(p, out.add(x_q))
     }
 }

@@ -1,6 +1,7 @@
 //! The SASRec encoder (RecBole's `SASRec` as the official MCLRec code uses it).
 
 use mclrec_autograd::{GroupId, ParamId, ParamStore, Var};
+use mclrec_tensor::attention::QueryRows;
 use mclrec_tensor::{Element, Tensor};
 use rand::RngCore;
 
@@ -106,36 +107,45 @@ impl SasRecEncoder {
 
     /// The representation `[batch, hidden]` of each sequence of `batch`.
     ///
+    /// The last layer computes only each sequence's last position (its keys and values
+    /// still cover every position): the other positions' outputs are never read.
+    ///
     /// # Panics
-    /// If the batch is wider than `max_len`.
+    /// If a sequence is longer than `max_len`.
     pub fn forward<'t, E: Element>(
         &self,
         p: &Bound<'t, E>,
         batch: &SeqBatch,
         drop: &mut Dropouts<'_>,
     ) -> Var<'t, E> {
-        let (b, w, d) = (batch.len(), batch.width, self.config.hidden);
         assert!(
-            w <= self.config.max_len,
-            "sequence width {w} exceeds max_len {}",
+            batch.max_len() <= self.config.max_len,
+            "sequence length {} exceeds max_len {}",
+            batch.max_len(),
             self.config.max_len
         );
+        let rows = [batch.rows()];
         let items = p
             .get(self.item_embedding)
-            .embedding(&batch.items, &[b, w], Some(0));
-        let positions = p.get(self.position_embedding).narrow(0, 0, w);
+            .embedding(&batch.items, &rows, Some(0));
+        let positions = p
+            .get(self.position_embedding)
+            .embedding(&batch.positions, &rows, None);
         let x = self.norm.forward(p, items.add(positions));
         let mut x = drop.apply(x, drop.hidden);
-        // Expanded to every head once, so each layer's add is a same-shape add.
-        let mask = batch
-            .attention_mask::<E>()
-            .broadcast_to(&[b, self.config.heads, w, w]);
-        for layer in &self.layers {
-            x = layer.attention.forward(p, x, &mask, drop);
+        if self.layers.is_empty() {
+            return x.index_select(0, &batch.layout.last_rows());
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            let queries = if i + 1 == self.layers.len() {
+                QueryRows::Last
+            } else {
+                QueryRows::All
+            };
+            x = layer.attention.forward(p, x, &batch.layout, queries, drop);
             x = layer.feed_forward.forward(p, x, drop);
         }
-        x.reshape(&[b * w, d])
-            .index_select(0, &batch.last_positions())
+        x
     }
 
     /// The item table rows that are softmax classes in training (padding + real items).

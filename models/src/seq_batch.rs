@@ -1,46 +1,78 @@
-//! A batch of item sequences, right-padded to the batch's longest sequence.
+//! A batch of item sequences packed end to end: no padding anywhere.
 
-use mclrec_tensor::{Element, Tensor};
+use std::sync::Arc;
 
-/// Sequences laid out as the official code does: items at positions `0..len`, zeros (the
-/// padding id) after, position ids counted from 0 at the first item. Only the batch's
-/// longest length is materialised: with causal attention and right padding that gives the
-/// same outputs as padding to `max_len`.
+use mclrec_tensor::attention::SeqLayout;
+
+/// Sequences stored one after the other, each with its items in time order and position
+/// ids counted from 0 at its first item.
+///
+/// The official code pads every sequence to 50 on the right; with causal attention a
+/// sequence's outputs depend only on its own positions, so packing gives the same outputs
+/// while every linear layer works on exactly the real positions. Item id 0 inside a
+/// sequence (a masked item of an augmented view) is a padding key in attention, as in the
+/// official code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeqBatch {
-    /// `[batch * width]` item ids, row-major.
+    /// `[rows]` item ids of all sequences, concatenated.
     pub items: Vec<usize>,
+    /// `[rows]` the position of each row within its sequence.
+    pub positions: Vec<usize>,
     /// The length of each sequence (counting masked-to-zero items inside a view).
     pub lens: Vec<usize>,
-    /// The padded width: the longest length in the batch.
-    pub width: usize,
+    /// Where each sequence lies, for attention.
+    pub layout: Arc<SeqLayout>,
 }
 
 impl SeqBatch {
-    /// Builds a batch from sequences (each at least one item long).
+    /// Packs sequences (each at least one item long).
+    ///
+    /// ```
+    /// use mclrec_models::SeqBatch;
+    ///
+    /// let b = SeqBatch::new(&[vec![5, 6, 7], vec![8]]);
+    /// assert_eq!(b.items, vec![5, 6, 7, 8]);
+    /// assert_eq!(b.positions, vec![0, 1, 2, 0]);
+    /// assert_eq!(b.layout.last_rows(), vec![2, 3]);
+    /// ```
     ///
     /// # Panics
     /// If a sequence is empty.
     pub fn new<S: AsRef<[usize]>>(seqs: &[S]) -> Self {
-        let width = seqs
-            .iter()
-            .map(|s| s.as_ref().len())
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        let mut items = vec![0; seqs.len() * width];
+        let rows = seqs.iter().map(|s| s.as_ref().len()).sum();
+        let mut items = Vec::with_capacity(rows);
+        let mut positions = Vec::with_capacity(rows);
         let mut lens = Vec::with_capacity(seqs.len());
+        let mut offsets = Vec::with_capacity(seqs.len() + 1);
+        offsets.push(0);
         for (b, s) in seqs.iter().enumerate() {
             let s = s.as_ref();
             assert!(!s.is_empty(), "SeqBatch: sequence {b} is empty");
-            items[b * width..b * width + s.len()].copy_from_slice(s);
+            items.extend_from_slice(s);
+            positions.extend(0..s.len());
             lens.push(s.len());
+            offsets.push(items.len());
         }
-        SeqBatch { items, lens, width }
+        let blocked = items.iter().map(|&i| i == 0).collect();
+        SeqBatch {
+            items,
+            positions,
+            lens,
+            layout: Arc::new(SeqLayout::new(offsets, blocked)),
+        }
     }
 
-    /// Builds a batch from a padded matrix and lengths (as the golden data stores it),
-    /// trimmed to the longest length.
+    /// Packs several batches into one, in order (how a training step encodes a batch and
+    /// its two augmented views in one forward pass).
+    pub fn concat(batches: &[&SeqBatch]) -> Self {
+        let seqs: Vec<&[usize]> = batches
+            .iter()
+            .flat_map(|b| (0..b.len()).map(move |s| &b.items[b.layout.range(s)]))
+            .collect();
+        SeqBatch::new(&seqs)
+    }
+
+    /// Builds a batch from a padded matrix and lengths (as the golden data stores it).
     pub fn from_padded(items: &[usize], width: usize, lens: &[usize]) -> Self {
         let seqs: Vec<&[usize]> = lens
             .iter()
@@ -60,32 +92,33 @@ impl SeqBatch {
         self.lens.is_empty()
     }
 
-    /// The additive attention mask `[batch, 1, width, width]`: `0` where query `q` may see
-    /// key `k` (`k <= q` and the key is not padding), `-10000` elsewhere (not `-inf`: a
-    /// query whose keys are all padding then gets a softmax over raw scores, as in the
-    /// official code, instead of NaN).
-    pub fn attention_mask<E: Element>(&self) -> Tensor<E> {
-        let w = self.width;
-        let blocked = E::from_f64(-10000.0);
-        let mut m = vec![E::zero(); self.len() * w * w];
-        for b in 0..self.len() {
-            for q in 0..w {
-                for k in 0..w {
-                    if k > q || self.items[b * w + k] == 0 {
-                        m[(b * w + q) * w + k] = blocked;
-                    }
-                }
-            }
-        }
-        Tensor::from_vec(m, &[self.len(), 1, w, w])
+    /// The number of positions of all sequences.
+    pub fn rows(&self) -> usize {
+        self.items.len()
     }
 
-    /// The flat index (`b * width + len_b - 1`) of each sequence's last position.
-    pub fn last_positions(&self) -> Vec<usize> {
-        self.lens
-            .iter()
-            .enumerate()
-            .map(|(b, &l)| b * self.width + l - 1)
-            .collect()
+    /// The longest sequence.
+    pub fn max_len(&self) -> usize {
+        self.lens.iter().copied().max().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concat_keeps_every_sequence_in_order() {
+        let a = SeqBatch::new(&[vec![1, 2], vec![3]]);
+        let b = SeqBatch::new(&[vec![0, 4, 5]]);
+        let c = SeqBatch::concat(&[&a, &b]);
+        assert_eq!(c.items, vec![1, 2, 3, 0, 4, 5]);
+        assert_eq!(c.lens, vec![2, 1, 3]);
+        assert_eq!(c.positions, vec![0, 1, 0, 0, 1, 2]);
+        assert!(c.layout.blocked(3) && !c.layout.blocked(4));
+        assert_eq!(
+            c,
+            SeqBatch::from_padded(&[1, 2, 0, 3, 0, 0, 0, 4, 5], 3, &[2, 1, 3])
+        );
     }
 }

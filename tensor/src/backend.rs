@@ -6,6 +6,8 @@
 
 use rand::RngCore;
 
+use crate::attention::AttentionSpec;
+use crate::dropout_mask::DropoutMask;
 use crate::kernels::AdamParams;
 use crate::{Device, DeviceError, Element, Tensor};
 
@@ -119,6 +121,34 @@ pub trait Backend<E: Element>: Sync {
         beta: &Tensor<E>,
         eps: E,
     ) -> (Tensor<E>, Tensor<E>, Tensor<E>);
+    /// The gradients `(dx, dgamma, dbeta)` of [`layer_norm`](Backend::layer_norm) given the
+    /// output gradient `g` and the forward's statistics, in one pass over the rows.
+    fn layer_norm_backward(
+        &self,
+        x: &Tensor<E>,
+        gamma: &Tensor<E>,
+        mean: &Tensor<E>,
+        rstd: &Tensor<E>,
+        g: &Tensor<E>,
+    ) -> (Tensor<E>, Tensor<E>, Tensor<E>);
+    /// Fused causal attention over packed sequences: `(context, probabilities)`.
+    fn attention(
+        &self,
+        q: &Tensor<E>,
+        kv: &Tensor<E>,
+        spec: &AttentionSpec<'_>,
+    ) -> (Tensor<E>, Tensor<E>);
+    /// The gradients `(dq, dkv)` of [`attention`](Backend::attention).
+    fn attention_backward(
+        &self,
+        g: &Tensor<E>,
+        q: &Tensor<E>,
+        kv: &Tensor<E>,
+        probs: &Tensor<E>,
+        spec: &AttentionSpec<'_>,
+    ) -> (Tensor<E>, Tensor<E>);
+    /// `x` times the dropout mask's factor of each element (row-major index).
+    fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E>;
     /// Rows `table[idx[i]]` of a 2-d table: `[idx.len(), cols]`.
     fn gather_rows(&self, table: &Tensor<E>, idx: &[usize]) -> Tensor<E>;
     /// The adjoint of `gather_rows`: `out[idx[i]] += src[i]`, `n_rows` rows.

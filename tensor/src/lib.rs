@@ -27,9 +27,11 @@
 
 #![warn(missing_docs)]
 
+pub mod attention;
 pub mod backend;
 mod cpu;
 mod device;
+pub mod dropout_mask;
 mod element;
 pub mod kernels;
 pub mod shape;

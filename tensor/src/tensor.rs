@@ -134,7 +134,7 @@ impl<E: Element> Tensor<E> {
         }
     }
 
-    fn backend(&self) -> &'static dyn Backend<E> {
+    pub(crate) fn backend(&self) -> &'static dyn Backend<E> {
         backend_for(self.device())
     }
 
@@ -447,6 +447,44 @@ impl<E: Element> Tensor<E> {
             "layer_norm: gamma/beta must be [{n}]"
         );
         self.backend().layer_norm(self, gamma, beta, eps)
+    }
+
+    /// The gradients `(dx, dgamma, dbeta)` of [`layer_norm`](Self::layer_norm) at `self`
+    /// (the forward's input), given the output gradient `g` and the forward's `mean` and
+    /// `rstd`: one fused pass, `dx = rstd (h - mean(h) - x_hat mean(h x_hat))` with
+    /// `h = g gamma`.
+    pub fn layer_norm_backward(
+        &self,
+        gamma: &Self,
+        mean: &Self,
+        rstd: &Self,
+        g: &Self,
+    ) -> (Self, Self, Self) {
+        let n = *self
+            .shape()
+            .last()
+            .expect("layer_norm_backward of a scalar");
+        let rows = self.numel() / n.max(1);
+        assert!(
+            gamma.shape() == [n] && g.shape() == self.shape(),
+            "layer_norm_backward: shapes"
+        );
+        assert!(
+            mean.numel() == rows && rstd.numel() == rows,
+            "layer_norm_backward: one mean and rstd per row"
+        );
+        self.backend()
+            .layer_norm_backward(self, gamma, mean, rstd, g)
+    }
+
+    /// Each element times its dropout factor (`mask.scale` or 0, by row-major index). The
+    /// backward of dropout is the same call on the gradient.
+    pub fn dropout(&self, mask: &crate::dropout_mask::DropoutMask) -> Self {
+        assert!(
+            self.numel() <= u32::MAX as usize,
+            "dropout: more than 2^32 elements"
+        );
+        self.backend().dropout(self, mask)
     }
 
     // ---------------------------------------------------------------- indexing

@@ -11,13 +11,23 @@ use crate::train_step::{make_batch, Learner, Views};
 use crate::{train_samples, Dataset, TrainSample};
 use rand::seq::SliceRandom;
 
-/// Multiply-adds x 2 of one encoder forward over sequences of the given lengths (exact
-/// lengths: no padding counted; attention counted over full `l x l` score blocks).
+/// Multiply-adds x 2 of one encoder forward over sequences of the given lengths: exact
+/// lengths (no padding), causal attention counted over full `l x l` score blocks, and the
+/// last layer's work only where it is needed (keys and values at every position; queries,
+/// output projection and feed-forward at the last position).
 pub fn encoder_forward_flops(c: &SasRecConfig, lens: &[usize]) -> f64 {
+    if c.layers == 0 {
+        return 0.0;
+    }
     let (d, inner) = (c.hidden as f64, c.inner as f64);
     let positions: f64 = lens.iter().map(|&l| l as f64).sum();
+    let seqs = lens.len() as f64;
     let attention: f64 = lens.iter().map(|&l| 4.0 * (l * l) as f64 * d).sum();
-    c.layers as f64 * (positions * (8.0 * d * d + 4.0 * d * inner) + attention)
+    let last_attention: f64 = lens.iter().map(|&l| 4.0 * l as f64 * d).sum();
+    let full_layer = positions * (8.0 * d * d + 4.0 * d * inner) + attention;
+    let last_layer =
+        positions * 4.0 * d * d + seqs * (4.0 * d * d + 4.0 * d * inner) + last_attention;
+    (c.layers - 1) as f64 * full_layer + last_layer
 }
 
 /// Useful floating-point work of one training batch: forward passes, and twice their work

@@ -98,12 +98,17 @@ impl Learner {
         let mclrec = self.config.model == ModelKind::Mclrec;
         let meta = self.config.uses_augmenters();
         let joint = mclrec && self.config.schedule == Schedule::Joint;
-        let first = self.encoder_step(batch, targets, views, joint, "1 (encoder)", rng)?;
+        // The sequences and their views go through the encoder as one packed batch.
+        let with_views = views
+            .filter(|_| self.config.needs_views())
+            .map(|v| SeqBatch::concat(&[batch, &v.first, &v.second]));
+        let all = with_views.as_ref().unwrap_or(batch);
+        let first = self.encoder_step(all, targets, joint, "1 (encoder)", rng)?;
         if mclrec && meta && !joint {
             let views = views.expect("MCLRec needs views");
-            self.augmenter_step(views, rng)?;
+            self.augmenter_step(&SeqBatch::concat(&[&views.first, &views.second]), rng)?;
             if self.config.schedule == Schedule::ThreeStep {
-                self.encoder_step(batch, targets, Some(views), false, "3 (encoder)", rng)?;
+                self.encoder_step(all, targets, false, "3 (encoder)", rng)?;
             }
         }
         Ok(first)
@@ -111,12 +116,12 @@ impl Learner {
 
     /// `L_rec + lambda L_cl1 + beta (L_cl2 + R)`, updating the encoder (and, with `joint`,
     /// the augmenters as well). The augmenters are bound as constants otherwise: gradients
-    /// flow through them into the encoder but are not computed for them.
+    /// flow through them into the encoder but are not computed for them. `all` holds the
+    /// batch's sequences, then (when the model uses them) their first and second views.
     fn encoder_step(
         &mut self,
-        batch: &SeqBatch,
+        all: &SeqBatch,
         targets: &[usize],
-        views: Option<&Views>,
         joint: bool,
         step: &'static str,
         rng: &mut dyn RngCore,
@@ -131,16 +136,21 @@ impl Learner {
         };
         let p = Bound::new(&tape, &m.store, &groups);
         let mut drop = m.encoder.dropouts(Some(rng));
-        let h = m.encoder.forward(&p, batch, &mut drop);
+        let b = targets.len();
+        let encoded = m.encoder.forward(&p, all, &mut drop);
+        let h = if all.len() == b {
+            encoded
+        } else {
+            encoded.narrow(0, 0, b)
+        };
         let rec = rec_loss(h, m.encoder.class_embeddings(&p), targets);
         let mut out = BatchLosses {
             rec: rec.value().item() as f64,
             ..Default::default()
         };
         let mut loss = rec;
-        if let (Some(v), true) = (views, c.needs_views()) {
-            let h1 = m.encoder.forward(&p, &v.first, &mut drop);
-            let h2 = m.encoder.forward(&p, &v.second, &mut drop);
+        if all.len() == 3 * b {
+            let (h1, h2) = (encoded.narrow(0, b, b), encoded.narrow(0, 2 * b, b));
             if c.uses_augmenters() {
                 let z1 = m.aug_1.forward(&p, h1);
                 let z2 = m.second_augmenter().forward(&p, h2);
@@ -173,9 +183,10 @@ impl Learner {
 
     /// `lambda L_cl1 + L_cl2 + R` recomputed with the current encoder, updating only the
     /// augmenters (the encoder is bound as constants, so no encoder backward runs).
+    /// `views` holds the first views, then the second.
     fn augmenter_step(
         &mut self,
-        views: &Views,
+        views: &SeqBatch,
         rng: &mut dyn RngCore,
     ) -> Result<(), NonFiniteLoss> {
         let c = &self.config;
@@ -183,8 +194,9 @@ impl Learner {
         let tape = Tape::new();
         let p = Bound::new(&tape, &m.store, &[m.augmenter_group]);
         let mut drop = m.encoder.dropouts(Some(rng));
-        let h1 = m.encoder.forward(&p, &views.first, &mut drop);
-        let h2 = m.encoder.forward(&p, &views.second, &mut drop);
+        let b = views.len() / 2;
+        let encoded = m.encoder.forward(&p, views, &mut drop);
+        let (h1, h2) = (encoded.narrow(0, 0, b), encoded.narrow(0, b, b));
         let z1 = m.aug_1.forward(&p, h1);
         let z2 = m.second_augmenter().forward(&p, h2);
         let terms = MclrecLosses::new(None, h1, h2, z1, z2);

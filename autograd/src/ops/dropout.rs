@@ -3,25 +3,27 @@
 //!
 //! `y = x * m`, `m_i in {0, 1/(1-p)}`; `dx = g * m`. PyTorch: `nn.Dropout(p)`.
 
+use mclrec_tensor::dropout_mask::DropoutMask;
 use mclrec_tensor::{Element, Tensor};
 use rand::RngCore;
 
 use crate::{Backward, GradSink, NodeId, Var};
 
-struct DropoutBackward<E: Element> {
+struct DropoutBackward {
     x: NodeId,
-    mask: Tensor<E>,
+    mask: DropoutMask,
 }
 
-impl<E: Element> Backward<E> for DropoutBackward<E> {
+impl<E: Element> Backward<E> for DropoutBackward {
     fn backward(&self, g: &Tensor<E>, grads: &mut GradSink<'_, E>) {
-        grads.add(self.x, g.mul(&self.mask));
+        // The mask is a function of (seed, index): recomputed, never stored.
+        grads.add(self.x, g.dropout(&self.mask));
     }
 }
 
 impl<'t, E: Element> Var<'t, E> {
-    /// Dropout with drop probability `p` when `train` is true (masks drawn from `rng`); the
-    /// identity otherwise.
+    /// Dropout with drop probability `p` when `train` is true (the mask's seed is one draw
+    /// from `rng`); the identity otherwise.
     pub fn dropout(self, p: f64, train: bool, rng: &mut dyn RngCore) -> Var<'t, E> {
         assert!(
             (0.0..1.0).contains(&p),
@@ -30,15 +32,12 @@ impl<'t, E: Element> Var<'t, E> {
         if !train || p == 0.0 {
             return self;
         }
-        let x = self.value();
-        let mask = Tensor::<E>::bernoulli(x.shape(), 1.0 - p, rng)
-            .mul_scalar(E::from_f64(1.0 / (1.0 - p)));
-        self.dropout_with_mask(mask)
+        self.dropout_with_mask(DropoutMask::new(p, rng.next_u64()))
     }
 
-    /// `self * mask` with a given dropout mask (what the trainer uses to replay a mask).
-    pub fn dropout_with_mask(self, mask: Tensor<E>) -> Var<'t, E> {
-        let y = self.value().mul(&mask);
+    /// `self` times the factors of a given mask.
+    pub fn dropout_with_mask(self, mask: DropoutMask) -> Var<'t, E> {
+        let y = self.value().dropout(&mask);
         self.tape.record(y, &[self], || {
             Box::new(DropoutBackward {
                 x: self.node(),

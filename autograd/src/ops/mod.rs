@@ -14,6 +14,7 @@
 //! | exp, log, gelu, relu, clamp_min, sqrt | [`Var::exp`] [`Var::ln`] [`Var::gelu`] [`Var::relu`] [`Var::clamp_min`] [`Var::sqrt`] | `activation::tests::grad_*` |
 //! | softmax, log-softmax | [`Var::softmax`] [`Var::log_softmax`] | `softmax::tests::grad_{softmax,log_softmax}` |
 //! | cross-entropy over integer targets | [`Var::cross_entropy`] | `cross_entropy::tests::grad_cross_entropy` |
+//! | causal attention over packed sequences (fused, dropout) | [`Var::attention`] | `attention::tests::grad_attention` |
 //! | layer norm with affine parameters | [`Var::layer_norm`] | `layer_norm::tests::grad_layer_norm` |
 //! | embedding lookup / row gather | [`Var::embedding`] | `embedding::tests::grad_embedding` |
 //! | dropout | [`Var::dropout`] | `dropout::tests::grad_dropout` |
@@ -26,6 +27,7 @@ use crate::Var;
 
 mod activation;
 mod arithmetic;
+mod attention;
 mod cross_entropy;
 mod dropout;
 mod embedding;

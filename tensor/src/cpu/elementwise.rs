@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::PAR_MIN;
 use crate::backend::{BinaryOp, UnaryOp};
+use crate::dropout_mask::DropoutMask;
 use crate::shape::numel;
 use crate::{Element, Tensor};
 
@@ -161,5 +162,32 @@ pub(super) fn masked_fill<E: Element>(x: &Tensor<E>, mask: &Tensor<E>, value: E)
             *o = value
         }
     });
+    Tensor::from_vec(out, x.shape())
+}
+
+/// Elements per parallel task of `dropout`.
+const DROPOUT_CHUNK: usize = 1 << 14;
+
+pub(super) fn dropout<E: Element>(x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
+    let xs = x.as_slice();
+    let scale = E::from_f64(mask.scale);
+    let mut out = vec![E::zero(); xs.len()];
+    let chunk = |(c, (o, i)): (usize, (&mut [E], &[E]))| {
+        let base = c * DROPOUT_CHUNK;
+        for (k, (o, &v)) in o.iter_mut().zip(i).enumerate() {
+            *o = v * mask.factor(base + k, scale);
+        }
+    };
+    if xs.len() >= PAR_MIN {
+        out.par_chunks_mut(DROPOUT_CHUNK)
+            .zip(xs.par_chunks(DROPOUT_CHUNK))
+            .enumerate()
+            .for_each(chunk);
+    } else {
+        out.chunks_mut(DROPOUT_CHUNK)
+            .zip(xs.chunks(DROPOUT_CHUNK))
+            .enumerate()
+            .for_each(chunk);
+    }
     Tensor::from_vec(out, x.shape())
 }

@@ -1,6 +1,7 @@
 //! The CPU backend: row-major `Vec` storage, ndarray for layout work, matrixmultiply for
 //! GEMM, rayon across rows and batches, the SIMD kernels of [`crate::kernels`].
 
+mod attention;
 mod elementwise;
 mod indexing;
 mod layout;
@@ -11,7 +12,9 @@ mod reduce;
 
 use rand::RngCore;
 
+use crate::attention::AttentionSpec;
 use crate::backend::{Backend, BinaryOp, RandomFill, ReduceOp, UnaryOp};
+use crate::dropout_mask::DropoutMask;
 use crate::kernels::AdamParams;
 use crate::{Device, Element, Tensor};
 
@@ -60,6 +63,37 @@ impl<E: Element> Backend<E> for CpuBackend {
         eps: E,
     ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         normalise::layer_norm(x, g, b, eps)
+    }
+    fn layer_norm_backward(
+        &self,
+        x: &Tensor<E>,
+        gamma: &Tensor<E>,
+        mean: &Tensor<E>,
+        rstd: &Tensor<E>,
+        g: &Tensor<E>,
+    ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
+        normalise::layer_norm_backward(x, gamma, mean, rstd, g)
+    }
+    fn attention(
+        &self,
+        q: &Tensor<E>,
+        kv: &Tensor<E>,
+        spec: &AttentionSpec<'_>,
+    ) -> (Tensor<E>, Tensor<E>) {
+        attention::forward(q, kv, spec)
+    }
+    fn attention_backward(
+        &self,
+        g: &Tensor<E>,
+        q: &Tensor<E>,
+        kv: &Tensor<E>,
+        probs: &Tensor<E>,
+        spec: &AttentionSpec<'_>,
+    ) -> (Tensor<E>, Tensor<E>) {
+        attention::backward(g, q, kv, probs, spec)
+    }
+    fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
+        elementwise::dropout(x, mask)
     }
     fn gather_rows(&self, table: &Tensor<E>, idx: &[usize]) -> Tensor<E> {
         indexing::gather_rows(table, idx)

@@ -55,3 +55,69 @@ pub(super) fn layer_norm<E: Element>(
     let rstd = Tensor::from_vec(stats.iter().map(|s| s.1).collect(), sh);
     (Tensor::from_vec(out, x.shape()), mean, rstd)
 }
+
+/// Rows per partial sum of `dgamma` / `dbeta`: fixed, so the sums do not depend on the
+/// number of threads.
+const LN_CHUNK_ROWS: usize = 128;
+
+pub(super) fn layer_norm_backward<E: Element>(
+    x: &Tensor<E>,
+    gamma: &Tensor<E>,
+    mean: &Tensor<E>,
+    rstd: &Tensor<E>,
+    g: &Tensor<E>,
+) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
+    let n = *x.shape().last().unwrap();
+    let (xs, gs, gam) = (x.as_slice(), g.as_slice(), gamma.as_slice());
+    let (mu, rs) = (mean.as_slice(), rstd.as_slice());
+    let mut dx = vec![E::zero(); xs.len()];
+    let inv_n = E::from_f64(1.0 / n as f64);
+    let chunk = |(c, dx): (usize, &mut [E])| {
+        // Partial (dgamma, dbeta) of this chunk's rows, side by side.
+        let mut part = vec![E::zero(); 2 * n];
+        let rows = dx.len() / n;
+        for r in 0..rows {
+            let row = c * LN_CHUNK_ROWS + r;
+            let (xr, gr) = (&xs[row * n..][..n], &gs[row * n..][..n]);
+            let (m, s) = (mu[row], rs[row]);
+            let (mut mh, mut mhx) = (E::zero(), E::zero());
+            for j in 0..n {
+                let xh = (xr[j] - m) * s;
+                let h = gr[j] * gam[j];
+                mh += h;
+                mhx += h * xh;
+                part[j] += gr[j] * xh;
+                part[n + j] += gr[j];
+            }
+            let (mh, mhx) = (mh * inv_n, mhx * inv_n);
+            for (j, d) in dx[r * n..][..n].iter_mut().enumerate() {
+                let xh = (xr[j] - m) * s;
+                *d = s * (gr[j] * gam[j] - mh - xh * mhx);
+            }
+        }
+        part
+    };
+    let parts: Vec<Vec<E>> = if xs.len() >= PAR_MIN {
+        dx.par_chunks_mut(LN_CHUNK_ROWS * n)
+            .enumerate()
+            .map(chunk)
+            .collect()
+    } else {
+        dx.chunks_mut(LN_CHUNK_ROWS * n)
+            .enumerate()
+            .map(chunk)
+            .collect()
+    };
+    let mut sums = vec![E::zero(); 2 * n];
+    for p in &parts {
+        for (s, &v) in sums.iter_mut().zip(p) {
+            *s += v;
+        }
+    }
+    let dbeta = sums.split_off(n);
+    (
+        Tensor::from_vec(dx, x.shape()),
+        Tensor::from_vec(sums, &[n]),
+        Tensor::from_vec(dbeta, &[n]),
+    )
+}

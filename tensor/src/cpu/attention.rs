@@ -1,0 +1,295 @@
+//! Fused causal attention on the CPU: one task per sequence (all its heads), parallel over
+//! the batch. Sequences are short (at most `max_len` = 50), so a `(sequence, head)` block
+//! lives in L1 and every inner loop is an axpy over keys or over the head width, which
+//! vectorises without reassociating a sum.
+
+use rayon::prelude::*;
+
+use crate::attention::{AttentionSpec, SeqBlock};
+use crate::{Element, Tensor};
+
+/// The additive mask of a padding key (the official value).
+const BLOCKED: f64 = -10000.0;
+
+pub(super) fn forward<E: Element>(
+    q: &Tensor<E>,
+    kv: &Tensor<E>,
+    spec: &AttentionSpec<'_>,
+) -> (Tensor<E>, Tensor<E>) {
+    let d = q.shape()[1];
+    let blocks = spec.blocks();
+    let mut ctx = vec![E::zero(); q.numel()];
+    let mut probs = vec![E::zero(); spec.prob_len()];
+    let tasks = split_rows(&blocks, &mut ctx, d, |b| b.q_row, |b| b.queries);
+    let tasks: Vec<_> = tasks
+        .into_iter()
+        .zip(split_probs(&blocks, &mut probs, spec.heads))
+        .collect();
+    let (qs, kvs) = (q.as_slice(), kv.as_slice());
+    tasks.into_par_iter().with_min_len(8).for_each_init(
+        || vec![E::zero(); 2 * d * 64],
+        |scratch, ((b, ctx), probs)| {
+            #[cfg(target_arch = "x86_64")]
+            if crate::kernels::simd_enabled() {
+                // SAFETY: simd_enabled() checked that the CPU has AVX2 and FMA.
+                return unsafe { forward_seq_avx2(qs, kvs, spec, d, b, ctx, probs, scratch) };
+            }
+            forward_seq(qs, kvs, spec, d, b, ctx, probs, scratch)
+        },
+    );
+    (
+        Tensor::from_vec(ctx, q.shape()),
+        Tensor::from_vec(probs, &[spec.prob_len()]),
+    )
+}
+
+pub(super) fn backward<E: Element>(
+    g: &Tensor<E>,
+    q: &Tensor<E>,
+    kv: &Tensor<E>,
+    probs: &Tensor<E>,
+    spec: &AttentionSpec<'_>,
+) -> (Tensor<E>, Tensor<E>) {
+    let d = q.shape()[1];
+    let blocks = spec.blocks();
+    let mut dq = vec![E::zero(); q.numel()];
+    let mut dkv = vec![E::zero(); kv.numel()];
+    let dq_parts = split_rows(&blocks, &mut dq, d, |b| b.q_row, |b| b.queries);
+    let dkv_parts = split_rows(&blocks, &mut dkv, 2 * d, |b| b.key_row, |b| b.len);
+    let tasks: Vec<_> = dq_parts
+        .into_iter()
+        .zip(dkv_parts)
+        .map(|((b, dq), (_, dkv))| (b, dq, dkv))
+        .collect();
+    let (gs, qs, kvs, ps) = (g.as_slice(), q.as_slice(), kv.as_slice(), probs.as_slice());
+    tasks.into_par_iter().with_min_len(8).for_each_init(
+        || vec![E::zero(); 2 * d * 64],
+        |scratch, (b, dq, dkv)| {
+            #[cfg(target_arch = "x86_64")]
+            if crate::kernels::simd_enabled() {
+                // SAFETY: simd_enabled() checked that the CPU has AVX2 and FMA.
+                return unsafe { backward_seq_avx2(gs, qs, kvs, ps, spec, d, b, dq, dkv, scratch) };
+            }
+            backward_seq(gs, qs, kvs, ps, spec, d, b, dq, dkv, scratch)
+        },
+    );
+    (
+        Tensor::from_vec(dq, q.shape()),
+        Tensor::from_vec(dkv, kv.shape()),
+    )
+}
+
+/// `forward_seq` compiled for AVX2 + FMA: the same code, with wider vectors in its
+/// inlined loops.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_seq_avx2<E: Element>(
+    q: &[E],
+    kv: &[E],
+    spec: &AttentionSpec<'_>,
+    d: usize,
+    b: SeqBlock,
+    ctx: &mut [E],
+    probs: &mut [E],
+    scratch: &mut Vec<E>,
+) {
+    forward_seq(q, kv, spec, d, b, ctx, probs, scratch)
+}
+
+/// `backward_seq` compiled for AVX2 + FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn backward_seq_avx2<E: Element>(
+    g: &[E],
+    q: &[E],
+    kv: &[E],
+    probs: &[E],
+    spec: &AttentionSpec<'_>,
+    d: usize,
+    b: SeqBlock,
+    dq: &mut [E],
+    dkv: &mut [E],
+    scratch: &mut Vec<E>,
+) {
+    backward_seq(g, q, kv, probs, spec, d, b, dq, dkv, scratch)
+}
+
+/// Cuts `buf` (rows of width `w`) into each block's rows, in block order.
+fn split_rows<'a, E>(
+    blocks: &[SeqBlock],
+    buf: &'a mut [E],
+    w: usize,
+    first: impl Fn(&SeqBlock) -> usize,
+    count: impl Fn(&SeqBlock) -> usize,
+) -> Vec<(SeqBlock, &'a mut [E])> {
+    let mut rest = buf;
+    let mut at = 0;
+    blocks
+        .iter()
+        .map(|b| {
+            let skip = (first(b) - at) * w;
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(skip);
+            let (mine, tail) = tail.split_at_mut(count(b) * w);
+            rest = tail;
+            at = first(b) + count(b);
+            (*b, mine)
+        })
+        .collect()
+}
+
+fn split_probs<'a, E>(blocks: &[SeqBlock], buf: &'a mut [E], heads: usize) -> Vec<&'a mut [E]> {
+    let mut rest = buf;
+    blocks
+        .iter()
+        .map(|b| {
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(heads * b.queries * b.len);
+            rest = tail;
+            mine
+        })
+        .collect()
+}
+
+/// `dst[j] += a * src[j]`.
+#[inline(always)]
+fn axpy<E: Element>(dst: &mut [E], a: E, src: &[E]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d += a * s;
+    }
+}
+
+/// Copies head `h`'s columns of the `len` rows from `row0` of `kv` (row width `2d`, column
+/// offset `col`) transposed into `out`: `out[c * len + j] = kv[row0 + j][col + c]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn transpose_head<E: Element>(
+    kv: &[E],
+    row0: usize,
+    len: usize,
+    d: usize,
+    col: usize,
+    dh: usize,
+    out: &mut [E],
+) {
+    for j in 0..len {
+        let row = &kv[(row0 + j) * 2 * d + col..][..dh];
+        for (c, &x) in row.iter().enumerate() {
+            out[c * len + j] = x;
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_seq<E: Element>(
+    q: &[E],
+    kv: &[E],
+    spec: &AttentionSpec<'_>,
+    d: usize,
+    b: SeqBlock,
+    ctx: &mut [E],
+    probs: &mut [E],
+    scratch: &mut Vec<E>,
+) {
+    let (heads, len) = (spec.heads, b.len);
+    let dh = d / heads;
+    let scale = E::from_f64(1.0 / (dh as f64).sqrt());
+    let blocked = E::from_f64(BLOCKED);
+    if scratch.len() < dh * len + len {
+        scratch.resize(dh * len + len, E::zero());
+    }
+    let (kt, scores) = scratch.split_at_mut(dh * len);
+    let scores = &mut scores[..len];
+    for h in 0..heads {
+        transpose_head(kv, b.key_row, len, d, h * dh, dh, kt);
+        for i in 0..b.queries {
+            let n = b.query_pos(i) + 1;
+            let q_row = &q[(b.q_row + i) * d + h * dh..][..dh];
+            let s = &mut scores[..n];
+            s.fill(E::zero());
+            for (c, &qc) in q_row.iter().enumerate() {
+                axpy(s, qc * scale, &kt[c * len..c * len + n]);
+            }
+            for (j, x) in s.iter_mut().enumerate() {
+                if spec.layout.blocked(b.key_row + j) {
+                    *x += blocked;
+                }
+            }
+            let p_at = (h * b.queries + i) * len;
+            let p = &mut probs[p_at..p_at + n];
+            E::softmax_row(s, p);
+            let out = &mut ctx[i * d + h * dh..][..dh];
+            for (j, &pj) in p.iter().enumerate() {
+                let w = match &spec.dropout {
+                    Some(m) => pj * m.factor(b.prob + p_at + j, E::from_f64(m.scale)),
+                    None => pj,
+                };
+                axpy(out, w, &kv[(b.key_row + j) * 2 * d + d + h * dh..][..dh]);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_seq<E: Element>(
+    g: &[E],
+    q: &[E],
+    kv: &[E],
+    probs: &[E],
+    spec: &AttentionSpec<'_>,
+    d: usize,
+    b: SeqBlock,
+    dq: &mut [E],
+    dkv: &mut [E],
+    scratch: &mut Vec<E>,
+) {
+    let (heads, len) = (spec.heads, b.len);
+    let dh = d / heads;
+    let scale = E::from_f64(1.0 / (dh as f64).sqrt());
+    if scratch.len() < dh * len + len {
+        scratch.resize(dh * len + len, E::zero());
+    }
+    let (vt, dp) = scratch.split_at_mut(dh * len);
+    let dp = &mut dp[..len];
+    for h in 0..heads {
+        transpose_head(kv, b.key_row, len, d, d + h * dh, dh, vt);
+        for i in 0..b.queries {
+            let n = b.query_pos(i) + 1;
+            let g_row = &g[(b.q_row + i) * d + h * dh..][..dh];
+            let p_at = (h * b.queries + i) * len;
+            let p = &probs[b.prob + p_at..][..n];
+            // d(dropped probs) = g . v_j, then through the dropout mask.
+            let dpn = &mut dp[..n];
+            dpn.fill(E::zero());
+            for (c, &gc) in g_row.iter().enumerate() {
+                axpy(dpn, gc, &vt[c * len..c * len + n]);
+            }
+            for j in 0..n {
+                let m = match &spec.dropout {
+                    Some(mask) => mask.factor(b.prob + p_at + j, E::from_f64(mask.scale)),
+                    None => E::one(),
+                };
+                dpn[j] *= m;
+                // d v_j += (p_j m_j) g
+                axpy(&mut dkv[j * 2 * d + d + h * dh..][..dh], p[j] * m, g_row);
+            }
+            // Softmax backward, then the score scale.
+            let dot = p
+                .iter()
+                .zip(dpn.iter())
+                .fold(E::zero(), |a, (&x, &y)| a + x * y);
+            let q_row = &q[(b.q_row + i) * d + h * dh..][..dh];
+            for j in 0..n {
+                let ds = p[j] * (dpn[j] - dot) * scale;
+                if ds == E::zero() {
+                    continue;
+                }
+                let k_row = &kv[(b.key_row + j) * 2 * d + h * dh..][..dh];
+                axpy(&mut dq[i * d + h * dh..][..dh], ds, k_row);
+                axpy(&mut dkv[j * 2 * d + h * dh..][..dh], ds, q_row);
+            }
+        }
+    }
+}
