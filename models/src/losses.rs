@@ -30,20 +30,16 @@ fn partners(n: usize) -> Vec<usize> {
 }
 
 /// A `[2n, 2n]` mask with 1 on the diagonal (and, with `partner`, at each row's partner).
-fn mask(n: usize, partner: bool) -> Tensor<f64> {
+fn mask<E: Element>(n: usize, partner: bool) -> Tensor<E> {
     let m = 2 * n;
-    let mut v = vec![0.0; m * m];
+    let mut v = vec![E::zero(); m * m];
     for (r, p) in partners(n).into_iter().enumerate() {
-        v[r * m + r] = 1.0;
+        v[r * m + r] = E::one();
         if partner {
-            v[r * m + p] = 1.0;
+            v[r * m + p] = E::one();
         }
     }
     Tensor::from_vec(v, &[m, m])
-}
-
-fn cast<E: Element>(t: Tensor<f64>) -> Tensor<E> {
-    Tensor::from_f64s(t.as_slice(), t.shape())
 }
 
 /// `z = [a; b]`, `S = z z^T` (dot product, temperature 1).
@@ -59,9 +55,14 @@ fn similarity<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
 /// (`mclrec.py` `info_nce`: cross-entropy of `[positive, negatives]` with label 0, which
 /// is the same number.)
 pub fn info_nce<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
-    let n = a.shape()[0];
-    let s = similarity(a, b).masked_fill(&cast(mask(n, false)), E::neg_infinity());
-    s.cross_entropy(&partners(n))
+    info_nce_of(similarity(a, b))
+}
+
+/// [`info_nce`] from the pair's similarity matrix `S` (`[2n, 2n]`).
+fn info_nce_of<E: Element>(s: Var<'_, E>) -> Var<'_, E> {
+    let n = s.shape()[0] / 2;
+    s.masked_fill(&mask(n, false), E::neg_infinity())
+        .cross_entropy(&partners(n))
 }
 
 /// The official `meta_contrast_rl` term for one pair: with positives `p_r`, negatives
@@ -71,10 +72,14 @@ pub fn info_nce<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
 /// Written with `relu(p - m)` for `p - min(p, m)` and `m + relu(p - m)` for `max(p, m)`,
 /// which are equal and have the same gradients as the official `torch.min` / `torch.max`.
 pub fn regulariser_term<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
-    let n = a.shape()[0];
-    let m2 = 2 * n;
-    let s = similarity(a, b);
-    let not_neg = cast::<E>(mask(n, true));
+    regulariser_of(similarity(a, b))
+}
+
+/// [`regulariser_term`] from the pair's similarity matrix `S` (`[2n, 2n]`).
+fn regulariser_of<E: Element>(s: Var<'_, E>) -> Var<'_, E> {
+    let m2 = s.shape()[0];
+    let n = m2 / 2;
+    let not_neg = mask::<E>(n, true);
     let pos = s.gather(1, &partners(n), &[m2, 1]); // [2n, 1]
     let hardest = s
         .masked_fill(&not_neg, E::neg_infinity())
@@ -112,15 +117,13 @@ impl<'t, E: Element> MclrecLosses<'t, E> {
         z1: Var<'t, E>,
         z2: Var<'t, E>,
     ) -> Self {
+        // One similarity matrix per pair, shared by its InfoNCE and regulariser terms.
+        let pairs = [(h1, z2), (h2, z1), (z1, z2)].map(|(a, b)| similarity(a, b));
         MclrecLosses {
             rec,
             cl1: info_nce(h1, h2),
-            cl2_terms: [info_nce(h1, z2), info_nce(h2, z1), info_nce(z1, z2)],
-            reg_terms: [
-                regulariser_term(h1, z2),
-                regulariser_term(h2, z1),
-                regulariser_term(z1, z2),
-            ],
+            cl2_terms: pairs.map(info_nce_of),
+            reg_terms: pairs.map(regulariser_of),
         }
     }
 

@@ -45,10 +45,10 @@ impl DropoutMask {
         }
     }
 
-    /// Whether element `i` survives.
+    /// Whether element `i` (below 2^32) survives.
     #[inline(always)]
     pub fn keep(&self, i: usize) -> bool {
-        draw(self.seed, i) >= self.threshold
+        draw(self.seed, i as u32) >= self.threshold
     }
 
     /// The multiplier of element `i`: `scale` or 0.
@@ -63,12 +63,11 @@ impl DropoutMask {
 }
 
 /// A uniform 32-bit draw for element `i`: two rounds of MurmurHash3's finaliser (a
-/// bijection of `u32`) keyed by the two halves of the seed. 32-bit multiplies vectorise
-/// with AVX2.
+/// bijection of `u32`) keyed by the two halves of the seed. 32-bit lanes, so the loops
+/// that call it vectorise with AVX2.
 #[inline(always)]
-fn draw(seed: u64, i: usize) -> u32 {
-    let x = fmix32((i as u32) ^ (seed as u32));
-    fmix32(x ^ (seed >> 32) as u32 ^ ((i >> 32) as u32).wrapping_mul(0x9e37_79b9))
+fn draw(seed: u64, i: u32) -> u32 {
+    fmix32(fmix32(i ^ seed as u32) ^ (seed >> 32) as u32)
 }
 
 #[inline(always)]

@@ -101,6 +101,17 @@ fn stratified(
 /// stream) after `warmup` batches; the epoch is projected from the total time, so long and
 /// short batches count as often as they occur.
 pub fn bench(config: &TrainConfig, data: &Dataset, warmup: usize, batches: usize) -> BenchReport {
+    // On a pool thread, every parallel op's first half runs on the calling thread instead
+    // of waking a worker and sleeping until it is done.
+    rayon::scope(|_| bench_on_pool(config, data, warmup, batches))
+}
+
+fn bench_on_pool(
+    config: &TrainConfig,
+    data: &Dataset,
+    warmup: usize,
+    batches: usize,
+) -> BenchReport {
     let samples = train_samples(data, config.max_len);
     let sampler = LengthBucketSampler::new(
         samples.iter().map(|s| s.input.len()).collect(),

@@ -159,7 +159,10 @@ impl Learner {
                 let (cl2, reg) = (terms.cl2(), terms.reg());
                 out.cl2 = cl2.value().item() as f64;
                 out.reg = reg.value().item() as f64;
-                loss = loss.add(terms.cl1.mul_scalar(c.lambda as f32));
+                // A zero weight (Beauty's lambda) adds nothing but a backward pass.
+                if c.lambda != 0.0 {
+                    loss = loss.add(terms.cl1.mul_scalar(c.lambda as f32));
+                }
                 if !c.no_cl2 {
                     loss = loss.add(cl2.mul_scalar(c.beta as f32));
                 }
@@ -200,13 +203,19 @@ impl Learner {
         let z1 = m.aug_1.forward(&p, h1);
         let z2 = m.second_augmenter().forward(&p, h2);
         let terms = MclrecLosses::new(None, h1, h2, z1, z2);
-        let mut loss = terms.cl1.mul_scalar(c.lambda as f32);
+        let mut parts = Vec::new();
+        if c.lambda != 0.0 {
+            parts.push(terms.cl1.mul_scalar(c.lambda as f32));
+        }
         if !c.no_cl2 {
-            loss = loss.add(terms.cl2());
+            parts.push(terms.cl2());
         }
         if !c.no_reg {
-            loss = loss.add(terms.reg());
+            parts.push(terms.reg());
         }
+        let Some(loss) = parts.into_iter().reduce(|a, b| a.add(b)) else {
+            return Ok(()); // nothing to optimise (validated configs never get here)
+        };
         let value = loss.value().item() as f64;
         if !value.is_finite() {
             return Err(NonFiniteLoss {

@@ -18,8 +18,8 @@ pub(super) fn forward<E: Element>(
 ) -> (Tensor<E>, Tensor<E>) {
     let d = q.shape()[1];
     let blocks = spec.blocks();
-    let mut ctx = vec![E::zero(); q.numel()];
-    let mut probs = vec![E::zero(); spec.prob_len()];
+    let mut ctx = super::zeros(q.numel());
+    let mut probs = super::zeros(spec.prob_len());
     let tasks = split_rows(&blocks, &mut ctx, d, |b| b.q_row, |b| b.queries);
     let tasks: Vec<_> = tasks
         .into_iter()
@@ -52,8 +52,8 @@ pub(super) fn backward<E: Element>(
 ) -> (Tensor<E>, Tensor<E>) {
     let d = q.shape()[1];
     let blocks = spec.blocks();
-    let mut dq = vec![E::zero(); q.numel()];
-    let mut dkv = vec![E::zero(); kv.numel()];
+    let mut dq = super::zeros(q.numel());
+    let mut dkv = super::zeros(kv.numel());
     let dq_parts = split_rows(&blocks, &mut dq, d, |b| b.q_row, |b| b.queries);
     let dkv_parts = split_rows(&blocks, &mut dkv, 2 * d, |b| b.key_row, |b| b.len);
     let tasks: Vec<_> = dq_parts

@@ -38,7 +38,7 @@ pub(super) fn unary<E: Element>(op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
     let out = match op {
         // The hot ones go to the SIMD slice kernels.
         UnaryOp::Gelu | UnaryOp::Exp => {
-            let mut out = vec![E::zero(); xs.len()];
+            let mut out = super::zeros(xs.len());
             let kernel = if op == UnaryOp::Gelu {
                 E::gelu_slice
             } else {
@@ -68,7 +68,7 @@ pub(super) fn unary<E: Element>(op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
 
 pub(super) fn gelu_backward<E: Element>(x: &Tensor<E>, gy: &Tensor<E>) -> Tensor<E> {
     let (xs, gs) = (x.as_slice(), gy.as_slice());
-    let mut out = vec![E::zero(); xs.len()];
+    let mut out = super::zeros(xs.len());
     if xs.len() >= PAR_MIN {
         out.par_chunks_mut(CHUNK)
             .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
@@ -116,7 +116,7 @@ fn binary_with<E: Element, F: Fn(E, E) -> E + Sync + Send + Copy>(
         };
         return Tensor::from_vec(out, out_shape);
     }
-    let mut out = vec![E::zero(); n];
+    let mut out = super::zeros(n);
     if a.shape() == out_shape && out_shape.ends_with(b.shape()) {
         // `b` repeats along the leading axes (a bias row, a scalar): row by row.
         let m = bv.len().max(1);
@@ -170,13 +170,14 @@ const DROPOUT_CHUNK: usize = 1 << 14;
 
 pub(super) fn dropout<E: Element>(x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
     let xs = x.as_slice();
-    let scale = E::from_f64(mask.scale);
-    let mut out = vec![E::zero(); xs.len()];
+    let mut out = super::zeros(xs.len());
     let chunk = |(c, (o, i)): (usize, (&mut [E], &[E]))| {
-        let base = c * DROPOUT_CHUNK;
-        for (k, (o, &v)) in o.iter_mut().zip(i).enumerate() {
-            *o = v * mask.factor(base + k, scale);
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernels::simd_enabled() {
+            // SAFETY: simd_enabled() checked that the CPU has AVX2 and FMA.
+            return unsafe { dropout_chunk_avx2(mask, c * DROPOUT_CHUNK, i, o) };
         }
+        dropout_chunk(mask, c * DROPOUT_CHUNK, i, o)
     };
     if xs.len() >= PAR_MIN {
         out.par_chunks_mut(DROPOUT_CHUNK)
@@ -190,4 +191,20 @@ pub(super) fn dropout<E: Element>(x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E
             .for_each(chunk);
     }
     Tensor::from_vec(out, x.shape())
+}
+
+/// `out[k] = x[k] * factor(base + k)`.
+#[inline(always)]
+fn dropout_chunk<E: Element>(mask: &DropoutMask, base: usize, x: &[E], out: &mut [E]) {
+    let scale = E::from_f64(mask.scale);
+    for (k, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+        *o = v * mask.factor(base + k, scale);
+    }
+}
+
+/// `dropout_chunk` compiled for AVX2: the hash runs in 8 lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dropout_chunk_avx2<E: Element>(mask: &DropoutMask, base: usize, x: &[E], out: &mut [E]) {
+    dropout_chunk(mask, base, x, out)
 }

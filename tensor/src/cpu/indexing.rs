@@ -11,7 +11,7 @@ use crate::{Element, Tensor};
 pub(super) fn gather_rows<E: Element>(table: &Tensor<E>, idx: &[usize]) -> Tensor<E> {
     let cols = table.shape()[1];
     let t = table.as_slice();
-    let mut out = vec![E::zero(); idx.len() * cols];
+    let mut out = super::zeros(idx.len() * cols);
     for (o, &i) in out.chunks_mut(cols.max(1)).zip(idx) {
         o.copy_from_slice(&t[i * cols..(i + 1) * cols]);
     }
@@ -25,7 +25,7 @@ pub(super) fn scatter_add_rows<E: Element>(
 ) -> Tensor<E> {
     let cols = src.shape()[1];
     let s = src.as_slice();
-    let mut out = vec![E::zero(); n_rows * cols];
+    let mut out = super::zeros(n_rows * cols);
     for (r, &i) in idx.iter().enumerate() {
         let dst = &mut out[i * cols..(i + 1) * cols];
         dst.iter_mut()
@@ -44,7 +44,7 @@ pub(super) fn gather<E: Element>(
     let (outer, len, inner) = split_at_axis(x.shape(), axis);
     let k = out_shape[axis];
     let xs = x.as_slice();
-    let mut out = vec![E::zero(); idx.len()];
+    let mut out = super::zeros(idx.len());
     for o in 0..outer {
         for j in 0..k {
             for i in 0..inner {
@@ -65,7 +65,7 @@ pub(super) fn scatter_add<E: Element>(
     let (outer, len, inner) = split_at_axis(shape, axis);
     let k = src.shape()[axis];
     let s = src.as_slice();
-    let mut out = vec![E::zero(); outer * len * inner];
+    let mut out = super::zeros(outer * len * inner);
     for o in 0..outer {
         for j in 0..k {
             for i in 0..inner {
@@ -122,7 +122,7 @@ pub(crate) fn topk_row<E: Element>(row: &[E], k: usize, vals: &mut [E], idx: &mu
 pub(super) fn topk_rows<E: Element>(x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
     let n = *x.shape().last().unwrap();
     let rows = x.numel().checked_div(n).unwrap_or(0);
-    let mut vals = vec![E::zero(); rows * k];
+    let mut vals = super::zeros(rows * k);
     let mut idx = vec![0usize; rows * k];
     if k > 0 && rows > 0 {
         vals.par_chunks_mut(k)

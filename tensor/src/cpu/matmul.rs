@@ -74,6 +74,37 @@ pub(super) fn matmul<E: Element>(a: &Tensor<E>, b: &Tensor<E>, ta: bool, tb: boo
         (0..batch).for_each(|i| block(i, 0, rows_m));
     } else if batch > 1 {
         (0..batch).into_par_iter().for_each(|i| block(i, 0, rows_m));
+    } else if n > 4 * rows_m {
+        // A wide product (the item scores, 256 x 12,101): split the columns of C, so that
+        // each thread packs only its share of B (a row split would pack all of B once per
+        // block). Deterministic: each element of C is computed by one thread, in the same
+        // order whatever the split.
+        let cols = n.div_ceil(threads * 2).next_multiple_of(16);
+        (0..n.div_ceil(cols)).into_par_iter().for_each(|blk| {
+            let cp = &cp;
+            let c0 = blk * cols;
+            let nc = cols.min(n - c0);
+            let b0 = if tb { c0 * k } else { c0 };
+            // SAFETY: as in `block`; column blocks write disjoint columns of C.
+            unsafe {
+                E::gemm(
+                    rows_m,
+                    k,
+                    nc,
+                    E::one(),
+                    ap.as_ptr(),
+                    rsa,
+                    csa,
+                    bp.as_ptr().add(b0),
+                    rsb,
+                    csb,
+                    E::zero(),
+                    cp.0.add(c0),
+                    n as isize,
+                    1,
+                )
+            }
+        });
     } else {
         // One big product: split the rows of C across threads (deterministic: each row of C
         // is computed by one thread in the same order whatever the split).

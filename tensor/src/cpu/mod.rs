@@ -21,6 +21,22 @@ use crate::{Device, Element, Tensor};
 /// Elementwise work below this many elements stays on one thread.
 pub(crate) const PAR_MIN: usize = 1 << 15;
 
+/// `n` zeros, written in parallel when large (a serial `vec![0; n]` of a big output was a
+/// visible serial section of the training step).
+pub(crate) fn zeros<E: Element>(n: usize) -> Vec<E> {
+    use rayon::prelude::*;
+    if n < PAR_MIN {
+        return vec![E::zero(); n];
+    }
+    let mut v: Vec<E> = Vec::with_capacity(n);
+    v.spare_capacity_mut()
+        .par_chunks_mut(1 << 14)
+        .for_each(|c| c.iter_mut().for_each(|x| _ = x.write(E::zero())));
+    // SAFETY: all n elements were written above.
+    unsafe { v.set_len(n) };
+    v
+}
+
 /// The CPU implementation of [`Backend`].
 pub struct CpuBackend;
 
@@ -145,12 +161,22 @@ impl<E: Element> Backend<E> for CpuBackend {
         v: &mut Tensor<E>,
         h: &AdamParams,
     ) {
-        E::adam_update(
+        use rayon::prelude::*;
+        // Elementwise, so chunks in parallel give the same numbers as one pass.
+        const ADAM_CHUNK: usize = 1 << 14;
+        let (p, g, m, v) = (
             p.as_mut_slice(),
             g.as_slice(),
             m.as_mut_slice(),
             v.as_mut_slice(),
-            h,
-        )
+        );
+        if p.len() < PAR_MIN {
+            return E::adam_update(p, g, m, v, h);
+        }
+        p.par_chunks_mut(ADAM_CHUNK)
+            .zip(g.par_chunks(ADAM_CHUNK))
+            .zip(m.par_chunks_mut(ADAM_CHUNK))
+            .zip(v.par_chunks_mut(ADAM_CHUNK))
+            .for_each(|(((p, g), m), v)| E::adam_update(p, g, m, v, h));
     }
 }

@@ -8,7 +8,7 @@ use crate::{Element, Tensor};
 pub(super) fn softmax<E: Element>(x: &Tensor<E>, log: bool) -> Tensor<E> {
     let n = *x.shape().last().unwrap();
     let xs = x.as_slice();
-    let mut out = vec![E::zero(); xs.len()];
+    let mut out = super::zeros(xs.len());
     if n == 0 {
         return Tensor::from_vec(out, x.shape());
     }
@@ -36,7 +36,7 @@ pub(super) fn layer_norm<E: Element>(
     let n = *x.shape().last().unwrap();
     let rows = x.numel() / n.max(1);
     let (xs, g, b) = (x.as_slice(), gamma.as_slice(), beta.as_slice());
-    let mut out = vec![E::zero(); xs.len()];
+    let mut out = super::zeros(xs.len());
     let mut stats = vec![(E::zero(), E::zero()); rows];
     let row = |o: &mut [E], i: &[E], s: &mut (E, E)| *s = E::layer_norm_row(i, g, b, eps, o);
     if xs.len() >= PAR_MIN {
@@ -70,7 +70,7 @@ pub(super) fn layer_norm_backward<E: Element>(
     let n = *x.shape().last().unwrap();
     let (xs, gs, gam) = (x.as_slice(), g.as_slice(), gamma.as_slice());
     let (mu, rs) = (mean.as_slice(), rstd.as_slice());
-    let mut dx = vec![E::zero(); xs.len()];
+    let mut dx = super::zeros(xs.len());
     let inv_n = E::from_f64(1.0 / n as f64);
     let chunk = |(c, dx): (usize, &mut [E])| {
         // Partial (dgamma, dbeta) of this chunk's rows, side by side.

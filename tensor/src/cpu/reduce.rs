@@ -70,7 +70,7 @@ pub(super) fn arg_reduce<E: Element>(
     let (outer, len, inner) = split_at_axis(x.shape(), axis);
     assert!(len > 0, "max/min over an empty axis");
     let xs = x.as_slice();
-    let mut val = vec![E::zero(); outer * inner];
+    let mut val = super::zeros(outer * inner);
     let mut idx = vec![0usize; outer * inner];
     for o in 0..outer {
         for i in 0..inner {
