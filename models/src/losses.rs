@@ -55,7 +55,12 @@ fn similarity<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
 /// (`mclrec.py` `info_nce`: cross-entropy of `[positive, negatives]` with label 0, which
 /// is the same number.)
 pub fn info_nce<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
-    info_nce_of(similarity(a, b))
+    let s = similarity(a, b);
+    if a.shape()[0] >= 2 {
+        s.contrastive_pair().0
+    } else {
+        info_nce_of(s)
+    }
 }
 
 /// [`info_nce`] from the pair's similarity matrix `S` (`[2n, 2n]`).
@@ -117,13 +122,21 @@ impl<'t, E: Element> MclrecLosses<'t, E> {
         z1: Var<'t, E>,
         z2: Var<'t, E>,
     ) -> Self {
-        // One similarity matrix per pair, shared by its InfoNCE and regulariser terms.
-        let pairs = [(h1, z2), (h2, z1), (z1, z2)].map(|(a, b)| similarity(a, b));
+        // One similarity matrix per pair, and both of its terms from one fused op (which
+        // needs a negative per row: n >= 2; a batch of one keeps the written-out terms).
+        let pairs = [(h1, z2), (h2, z1), (z1, z2)].map(|(a, b)| {
+            let s = similarity(a, b);
+            if a.shape()[0] >= 2 {
+                s.contrastive_pair()
+            } else {
+                (info_nce_of(s), regulariser_of(s))
+            }
+        });
         MclrecLosses {
             rec,
             cl1: info_nce(h1, h2),
-            cl2_terms: pairs.map(info_nce_of),
-            reg_terms: pairs.map(regulariser_of),
+            cl2_terms: pairs.map(|p| p.0),
+            reg_terms: pairs.map(|p| p.1),
         }
     }
 

@@ -147,6 +147,9 @@ pub trait Backend<E: Element>: Sync {
         probs: &Tensor<E>,
         spec: &AttentionSpec<'_>,
     ) -> (Tensor<E>, Tensor<E>);
+    /// A pair's `[InfoNCE, regulariser term]` and their gradients, from its similarity
+    /// matrix (see [`Tensor::contrastive_pair`]).
+    fn contrastive_pair(&self, s: &Tensor<E>) -> (Tensor<E>, Tensor<E>, Tensor<E>);
     /// `x` times the dropout mask's factor of each element (row-major index).
     fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E>;
     /// Rows `table[idx[i]]` of a 2-d table: `[idx.len(), cols]`.

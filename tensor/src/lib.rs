@@ -29,6 +29,7 @@
 
 pub mod attention;
 pub mod backend;
+mod contrastive;
 mod cpu;
 mod device;
 pub mod dropout_mask;

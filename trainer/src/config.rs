@@ -110,7 +110,7 @@ impl TrainConfig {
             no_cl2: false,
             no_reg: false,
             shared_augmenter: false,
-            eval_chunk: 512,
+            eval_chunk: 128,
         }
     }
 

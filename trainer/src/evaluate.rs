@@ -28,7 +28,7 @@ pub struct EvalOptions {
 impl Default for EvalOptions {
     fn default() -> Self {
         EvalOptions {
-            chunk: 512,
+            chunk: 128,
             mask_history: false,
         }
     }

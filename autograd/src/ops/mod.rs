@@ -15,6 +15,7 @@
 //! | softmax, log-softmax | [`Var::softmax`] [`Var::log_softmax`] | `softmax::tests::grad_{softmax,log_softmax}` |
 //! | cross-entropy over integer targets | [`Var::cross_entropy`] | `cross_entropy::tests::grad_cross_entropy` |
 //! | causal attention over packed sequences (fused, dropout) | [`Var::attention`] | `attention::tests::grad_attention` |
+//! | MCLRec pair terms: InfoNCE and the regulariser term from `S` (fused) | [`Var::contrastive_pair`] | `contrastive::tests::grad_contrastive_pair` |
 //! | layer norm with affine parameters | [`Var::layer_norm`] | `layer_norm::tests::grad_layer_norm` |
 //! | embedding lookup / row gather | [`Var::embedding`] | `embedding::tests::grad_embedding` |
 //! | dropout | [`Var::dropout`] | `dropout::tests::grad_dropout` |
@@ -28,6 +29,7 @@ use crate::Var;
 mod activation;
 mod arithmetic;
 mod attention;
+mod contrastive;
 mod cross_entropy;
 mod dropout;
 mod embedding;

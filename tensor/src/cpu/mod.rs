@@ -2,6 +2,7 @@
 //! GEMM, rayon across rows and batches, the SIMD kernels of [`crate::kernels`].
 
 mod attention;
+mod contrastive;
 mod elementwise;
 mod indexing;
 mod layout;
@@ -107,6 +108,9 @@ impl<E: Element> Backend<E> for CpuBackend {
         spec: &AttentionSpec<'_>,
     ) -> (Tensor<E>, Tensor<E>) {
         attention::backward(g, q, kv, probs, spec)
+    }
+    fn contrastive_pair(&self, s: &Tensor<E>) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
+        contrastive::contrastive_pair(s)
     }
     fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
         elementwise::dropout(x, mask)

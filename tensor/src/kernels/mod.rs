@@ -220,9 +220,11 @@ mod tests {
             let f = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
             let (mut pd, mut md, mut vd) = (f(&p0), f(&m0), f(&v0));
             scalar::adam(&mut pd, &f(&g), &mut md, &mut vd, &h);
+            // Absolute slack: a few f32 ulps of the terms summed (|g| <= 1, so ~1e-8), which
+            // matters where they cancel to near zero.
             for i in 0..n {
-                prop_assert!(close(p[i], pd[i], 1e-6, 1e-9));
-                prop_assert!(close(m[i], md[i], 1e-6, 1e-9));
+                prop_assert!(close(p[i], pd[i], 1e-6, 1e-8));
+                prop_assert!(close(m[i], md[i], 1e-6, 1e-8));
                 prop_assert!(close(v[i], vd[i], 1e-6, 1e-12));
             }
         }

@@ -1,0 +1,103 @@
+//! The parts of one MCLRec training batch on Beauty, each timed on its own (criterion
+//! medians), so a change to one part can be measured where it acts:
+//!
+//! - `encoder_fwd_bwd`: the encoder over a batch of 256 sequences and their two views
+//!   (packed, one forward) and its backward from a dummy loss;
+//! - `item_scores_fwd_bwd`: `L_rec` (the 256 x 12,102 score product, softmax
+//!   cross-entropy) and its backward;
+//! - `contrastive_fwd_bwd`: `L_cl1`, the three `L_cl2` terms and `R` of 256 pairs, and
+//!   their backward;
+//! - `three_step_batch`: one whole batch of the schedule (encoder, augmenter, encoder step);
+//! - `evaluate_all_users`: full-ranking evaluation of all 22,363 users (test split).
+//!
+//! The batch is a median-length batch of the real length-bucketed epoch. Run with
+//! `cargo bench --bench training_parts`; the FMA peak to compare with is `--bench fma_peak`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use mclrec::autograd::Tape;
+use mclrec::models::losses::{rec_loss, MclrecLosses};
+use mclrec::models::{Bound, SeqBatch};
+use mclrec::tensor::{ChaCha8Rng, Tensor};
+use mclrec::trainer::run::{build_model, epoch_rng};
+use mclrec::trainer::train_step::{make_batch, Learner};
+use mclrec::trainer::{
+    eval_cases, evaluate, train_samples, Dataset, EvalOptions, LengthBucketSampler, Split,
+    TrainConfig,
+};
+use rand::SeedableRng;
+
+fn beauty() -> Dataset {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/amazon-beauty.txt");
+    let text = std::fs::read_to_string(path).expect("data/amazon-beauty.txt");
+    Dataset::from_text(&text, "amazon-beauty.txt").expect("valid dataset")
+}
+
+fn bench_parts(c: &mut Criterion) {
+    let data = beauty();
+    let config = TrainConfig::paper_beauty("beauty");
+    let samples = train_samples(&data, config.max_len);
+    let sampler = LengthBucketSampler::new(
+        samples.iter().map(|s| s.input.len()).collect(),
+        config.batch_size,
+    );
+    let mut rng = epoch_rng(config.seed, 1);
+    let mut order = sampler.epoch(&mut rng);
+    order.sort_by_key(|b| b.iter().map(|&i| samples[i].input.len()).max());
+    let idx = order[order.len() / 2].clone();
+    let (batch, targets, views) = make_batch(&samples, &idx, true, &mut rng);
+    let views = views.expect("views");
+    let all = SeqBatch::concat(&[&batch, &views.first, &views.second]);
+    let mut learner = Learner::new(build_model(&config, &data), &config);
+    let m = &learner.model;
+
+    let mut group = c.benchmark_group("training_parts");
+    group.sample_size(20);
+    group.bench_function("encoder_fwd_bwd", |b| {
+        b.iter(|| {
+            let tape = Tape::new();
+            let p = Bound::new(&tape, &m.store, &[m.encoder_group]);
+            let mut r = ChaCha8Rng::seed_from_u64(1);
+            let mut drop = m.encoder.dropouts(Some(&mut r));
+            m.encoder.forward(&p, &all, &mut drop).sum_all().backward()
+        })
+    });
+    let mut r = ChaCha8Rng::seed_from_u64(2);
+    let h = Tensor::<f32>::normal(&[256, 64], 0.0, 1.0, &mut r);
+    let hs: Vec<Tensor<f32>> = (0..4)
+        .map(|_| Tensor::<f32>::normal(&[256, 64], 0.0, 0.3, &mut r))
+        .collect();
+    group.bench_function("item_scores_fwd_bwd", |b| {
+        b.iter(|| {
+            let tape = Tape::new();
+            let p = Bound::new(&tape, &m.store, &[m.encoder_group]);
+            let hv = tape.leaf(h.clone());
+            rec_loss(hv, m.encoder.class_embeddings(&p), &targets).backward()
+        })
+    });
+    group.bench_function("contrastive_fwd_bwd", |b| {
+        b.iter(|| {
+            let tape = Tape::new();
+            let v: Vec<_> = hs.iter().map(|t| tape.leaf(t.clone())).collect();
+            let terms = MclrecLosses::new(None, v[0], v[1], v[2], v[3]);
+            terms.augmenter_loss(0.0).backward()
+        })
+    });
+    drop(group);
+    let mut group = c.benchmark_group("training_parts");
+    group.sample_size(10);
+    group.bench_function("three_step_batch", |b| {
+        b.iter(|| {
+            let mut r = ChaCha8Rng::seed_from_u64(3);
+            learner.train_batch(&batch, &targets, Some(&views), &mut r)
+        })
+    });
+    let cases = eval_cases(&data, Split::Test, config.max_len);
+    let m = &learner.model;
+    group.bench_function("evaluate_all_users", |b| {
+        b.iter(|| evaluate(&m.encoder, &m.store, &cases, &EvalOptions::default()).metrics)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_parts);
+criterion_main!(benches);
