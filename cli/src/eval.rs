@@ -7,7 +7,9 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use mclrec_models::weights::load_encoder;
 use mclrec_trainer::evaluate::{evaluate, EvalOptions};
-use mclrec_trainer::{eval_cases, Dataset, Split};
+use mclrec_trainer::noise::with_noise;
+use mclrec_trainer::{eval_cases, Dataset, Metrics, Split};
+use rand::SeedableRng;
 
 /// Which split to evaluate.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -36,10 +38,25 @@ pub struct EvalArgs {
     /// Exclude each user's history items from the ranking (off in the official protocol).
     #[arg(long)]
     mask_history: bool,
+    /// Insert `floor(len * R)` random items into every input sequence before ranking (the
+    /// paper's robustness study, Figure 7).
+    #[arg(long, value_name = "R")]
+    noise: Option<f64>,
+    /// The seed of the inserted items.
+    #[arg(long, default_value_t = 2023)]
+    seed: u64,
+    /// Also report the metrics of users grouped by sequence length (= 5, 6-8, > 8
+    /// interactions; the paper's Figure 8), from the same evaluation.
+    #[arg(long)]
+    by_length: bool,
     /// Print `{"test": {"hr@5": ..}}` as JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
+
+/// The user groups of `--by-length`: a label and the sequence lengths it holds.
+const LENGTH_GROUPS: [(&str, usize, usize); 3] =
+    [("=5", 0, 5), ("6-8", 6, 8), (">8", 9, usize::MAX)];
 
 /// Reads a `raw<TAB>id` map with a header line.
 fn read_item_map(path: &Path) -> Result<HashMap<String, usize>, String> {
@@ -107,7 +124,14 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         SplitArg::Test => Split::Test,
         SplitArg::Valid => Split::Valid,
     };
-    let cases = eval_cases(&data, split, encoder.config.max_len);
+    let mut cases = eval_cases(&data, split, encoder.config.max_len);
+    if let Some(r) = args.noise {
+        if !(0.0..=1.0).contains(&r) {
+            return Err(format!("--noise must be in [0, 1], got {r}"));
+        }
+        let mut rng = mclrec_tensor::ChaCha8Rng::seed_from_u64(args.seed);
+        cases = with_noise(&cases, r, data.n_items(), encoder.config.max_len, &mut rng);
+    }
     let opts = EvalOptions {
         mask_history: args.mask_history,
         ..Default::default()
@@ -115,11 +139,40 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     let start = Instant::now();
     let res = evaluate(&encoder, &store, &cases, &opts);
     let secs = start.elapsed().as_secs_f64();
+    // Users by the length of their whole sequence, each group's metrics from its ranks.
+    let groups: Vec<(&str, usize, Metrics)> = if args.by_length {
+        LENGTH_GROUPS
+            .iter()
+            .map(|&(label, lo, hi)| {
+                let ranks: Vec<usize> = cases
+                    .iter()
+                    .zip(&res.ranks)
+                    .filter(|(c, _)| (lo..=hi).contains(&data.sequences[c.user].len()))
+                    .map(|(_, &r)| r)
+                    .collect();
+                (label, ranks.len(), Metrics::from_ranks(&ranks))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({ split.name(): res.metrics.to_json() })
-        );
+        let mut out = serde_json::json!({ split.name(): res.metrics.to_json() });
+        if let Some(r) = args.noise {
+            out["noise"] = serde_json::json!(r);
+        }
+        if args.by_length {
+            let by: serde_json::Map<String, serde_json::Value> = groups
+                .iter()
+                .map(|(label, n, m)| {
+                    let mut v = m.to_json();
+                    v["users"] = serde_json::json!(n);
+                    (label.to_string(), v)
+                })
+                .collect();
+            out["by_length"] = serde_json::Value::Object(by);
+        }
+        println!("{out}");
     } else {
         println!(
             "{} users of {}, {} items, {} split{}",
@@ -133,7 +186,17 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
                 ""
             }
         );
+        if let Some(r) = args.noise {
+            println!(
+                "noise: {r} of each input's length inserted as random items (seed {})",
+                args.seed
+            );
+        }
         print!("{}", res.metrics.table(split.name()));
+        for (label, n, m) in &groups {
+            println!("\nusers with sequence length {label} ({n} users)");
+            print!("{}", m.table(split.name()));
+        }
     }
     eprintln!("evaluated {} users in {secs:.3} s", cases.len());
     Ok(())

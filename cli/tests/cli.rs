@@ -128,6 +128,43 @@ fn run_then_eval_recommend_and_stats_on_its_checkpoint() {
         serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
     assert_eq!(v["test"]["hr@10"], results["test"]["hr@10"]);
 
+    // --by-length: the groups partition the users, and their metrics average to the total.
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let out = cli()
+            .args(["eval", "--weights", b, "--dataset", d, "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let by = json(&["--by-length"]);
+    let groups = by["by_length"].as_object().unwrap();
+    assert_eq!(groups.len(), 3);
+    let users: f64 = groups.values().map(|g| g["users"].as_f64().unwrap()).sum();
+    let weighted: f64 = groups
+        .values()
+        .map(|g| g["users"].as_f64().unwrap() * g["ndcg@10"].as_f64().unwrap())
+        .sum();
+    let total = by["test"]["ndcg@10"].as_f64().unwrap();
+    assert!(
+        (weighted / users - total).abs() < 1e-12,
+        "{weighted} / {users} vs {total}"
+    );
+    // --noise 0 changes nothing; a large ratio changes the inputs and so the metrics.
+    assert_eq!(json(&["--noise", "0"])["test"], v["test"]);
+    let noisy = json(&["--noise", "0.5", "--seed", "3"]);
+    assert_eq!(noisy["noise"], 0.5);
+    assert_ne!(noisy["test"], v["test"]);
+    assert_eq!(
+        json(&["--noise", "0.5", "--seed", "3"])["test"],
+        noisy["test"]
+    );
+
     let out = cli()
         .args([
             "recommend",

@@ -15,6 +15,7 @@ mod config;
 mod dataset;
 pub mod evaluate;
 mod metrics;
+pub mod noise;
 pub mod run;
 mod sampler;
 pub mod split;
