@@ -136,7 +136,7 @@ pub struct TrainArgs {
     /// Ablation: one augmenter for both views.
     #[arg(long)]
     pub shared_augmenter: bool,
-    /// Users per evaluation chunk [default: 512].
+    /// Users per evaluation chunk [default: 128].
     #[arg(long)]
     pub eval_chunk: Option<usize>,
     /// A first look: 3 epochs unless --epochs is given.

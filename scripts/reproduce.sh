@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Reruns the experiments of docs/RESULTS.md with this project's own tool: Table 3 (SASRec,
+# CL4SRec, MCLRec x 3 seeds on Beauty and Sports), Table 4 (ablations and joint training on
+# Beauty), Figure 4 (batch sizes), Figure 7 (noise) and Figure 8 (user groups), then prints
+# every table as markdown. Runs go to runs/repro/<name>; a finished run is not rerun, an
+# interrupted one is resumed, so the script can be stopped and started again.
+#
+#   scripts/reproduce.sh            # everything (days on a 2-core CPU)
+#   ONLY=table3 scripts/reproduce.sh
+#
+# Environment: THREADS (0 = one per core), ONLY (table3 | table4 | batch | noise | groups).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cargo build --release --quiet -p mclrec-cli
+cli=$root/target/release/mclrec-cli
+out=runs/repro
+threads=${THREADS:-0}
+only=${ONLY:-all}
+mkdir -p "$out"
+
+# run NAME FLAGS...: one training run to early stopping (paper settings unless overridden).
+run() {
+    local name=$1
+    shift
+    local dir=$out/$name
+    if [ -f "$dir/results.json" ]; then
+        return
+    fi
+    local start=$SECONDS
+    if [ -f "$dir/last.safetensors" ]; then
+        "$cli" run --resume "$dir" --threads "$threads" >/dev/null
+    else
+        "$cli" run "$@" --epochs 300 --threads "$threads" --out "$dir" >/dev/null
+    fi
+    echo $((SECONDS - start)) >> "$dir/wall_seconds"
+}
+
+want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
+
+if want table3; then
+    for ds in beauty sports; do
+        run "$ds-sasrec" --dataset "$ds" --model sasrec
+        run "$ds-cl4srec" --dataset "$ds" --model cl4srec
+        for seed in 2023 2024 2025; do
+            run "$ds-mclrec-s$seed" --dataset "$ds" --model mclrec --seed "$seed"
+        done
+    done
+fi
+if want table4; then
+    # Beauty's lambda is 0 already, so "without L_cl1" is the full model there.
+    run beauty-no-cl2 --dataset beauty --no-cl2
+    run beauty-no-reg --dataset beauty --no-reg
+    run beauty-shared-aug --dataset beauty --shared-augmenter
+    run beauty-joint --dataset beauty --schedule joint
+fi
+if want batch; then
+    for bs in 64 128; do
+        for model in sasrec cl4srec mclrec; do
+            run "beauty-$model-b$bs" --dataset beauty --model "$model" --batch-size "$bs"
+        done
+    done
+fi
+
+# eval NAME EXTRA...: the test metrics of a run's best checkpoint as JSON.
+evaluate() {
+    local name=$1
+    shift
+    "$cli" eval --weights "$out/$name/best.safetensors" --dataset "${name%%-*}" --json "$@" 2>/dev/null
+}
+
+python3 - "$out" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+print("| run | best epoch | epochs | wall | HR@5 | HR@10 | HR@20 | NDCG@5 | NDCG@10 | NDCG@20 |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for name in sorted(os.listdir(out)):
+    p = os.path.join(out, name, "results.json")
+    if not os.path.exists(p):
+        continue
+    r = json.load(open(p))
+    t = r["test"]
+    epochs = sum(1 for _ in open(os.path.join(out, name, "metrics.jsonl")))
+    wall = sum(int(x) for x in open(os.path.join(out, name, "wall_seconds"))) if os.path.exists(os.path.join(out, name, "wall_seconds")) else 0
+    cells = [t[k] for k in ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")]
+    print(f"| {name} | {r['best_epoch']} | {epochs} | {wall / 3600:.1f} h | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
+PY
+
+if want noise; then
+    echo
+    echo "| run | noise | HR@20 | NDCG@20 |"
+    echo "|---|---|---|---|"
+    for name in beauty-sasrec beauty-cl4srec beauty-mclrec-s2023; do
+        [ -f "$out/$name/best.safetensors" ] || continue
+        for r in 0 0.05 0.1 0.15 0.2 0.3; do
+            evaluate "$name" --noise "$r" | python3 -c "import json,sys; v=json.load(sys.stdin)['test']; print(f\"| $name | $r | {v['hr@20']:.4f} | {v['ndcg@20']:.4f} |\")"
+        done
+    done
+fi
+if want groups; then
+    echo
+    echo "| run | group | users | HR@20 | NDCG@20 |"
+    echo "|---|---|---|---|---|"
+    for name in beauty-sasrec beauty-cl4srec beauty-mclrec-s2023; do
+        [ -f "$out/$name/best.safetensors" ] || continue
+        evaluate "$name" --by-length | python3 -c "
+import json, sys
+v = json.load(sys.stdin)['by_length']
+for g, m in v.items():
+    print(f\"| $name | {g} | {m['users']} | {m['hr@20']:.4f} | {m['ndcg@20']:.4f} |\")"
+    done
+fi
