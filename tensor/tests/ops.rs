@@ -203,3 +203,29 @@ fn cuda_without_a_cuda_build_is_an_error() {
     assert!(e.contains("without CUDA support"), "{e}");
     assert!(mclrec_tensor::Device::parse("tpu").is_err());
 }
+
+#[test]
+fn large_parallel_kernels_do_not_depend_on_the_thread_count() {
+    // Sizes above the parallel threshold: column sums (bias gradients), the fused layer-norm
+    // backward, dropout, attention. Each must give bit-identical results on 1 and 2 threads
+    // and agree with a plain serial computation.
+    let x = rand_t(&[3000, 64], 11);
+    let col_sums = |t: &Tensor<f64>| t.sum_axis(0).to_vec();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let mask = mclrec_tensor::dropout_mask::DropoutMask::new(0.5, 3);
+                (col_sums(&x), x.dropout(&mask).to_vec())
+            })
+    };
+    let (one, two) = (run(1), run(2));
+    assert_eq!(one, two);
+    let v = x.to_vec();
+    for (c, &s) in one.0.iter().enumerate() {
+        let naive: f64 = (0..3000).map(|r| v[r * 64 + c]).sum();
+        assert!((s - naive).abs() < 1e-10, "column {c}: {s} vs {naive}");
+    }
+}

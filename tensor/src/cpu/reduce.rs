@@ -38,8 +38,52 @@ pub(super) fn reduce<E: Element>(op: ReduceOp, x: &Tensor<E>, axis: usize) -> Te
     Tensor::from_vec(out, &out_shape(x.shape(), axis))
 }
 
+/// Rows per partial result when a column reduction runs in parallel: fixed, so the result
+/// does not depend on the number of threads.
+const REDUCE_CHUNK_ROWS: usize = 256;
+
 /// `out[o, i] = op over j of x[o, j, i]`, accumulating whole rows of `inner` at a time.
 fn reduce_strided<E: Element>(
+    op: ReduceOp,
+    xs: &[E],
+    out: &mut [E],
+    outer: usize,
+    len: usize,
+    inner: usize,
+) {
+    if outer == 1 && xs.len() >= super::PAR_MIN {
+        // A bias gradient ([rows, n] -> [n]): partial results over fixed chunks of rows in
+        // parallel, combined in chunk order.
+        use rayon::prelude::*;
+        let parts: Vec<Vec<E>> = xs
+            .par_chunks(REDUCE_CHUNK_ROWS * inner)
+            .map(|chunk| {
+                let mut acc = out.to_vec();
+                let rows = chunk.len() / inner;
+                reduce_serial(op, chunk, &mut acc, 1, rows, inner);
+                acc
+            })
+            .collect();
+        let mut first = true;
+        for p in parts {
+            if first {
+                out.copy_from_slice(&p);
+                first = false;
+                continue;
+            }
+            let (a, b) = (&mut *out, &p);
+            match op {
+                ReduceOp::Sum | ReduceOp::Mean => a.iter_mut().zip(b).for_each(|(a, &v)| *a += v),
+                ReduceOp::Max => a.iter_mut().zip(b).for_each(|(a, &v)| *a = a.max(v)),
+                ReduceOp::Min => a.iter_mut().zip(b).for_each(|(a, &v)| *a = a.min(v)),
+            }
+        }
+        return;
+    }
+    reduce_serial(op, xs, out, outer, len, inner);
+}
+
+fn reduce_serial<E: Element>(
     op: ReduceOp,
     xs: &[E],
     out: &mut [E],
