@@ -113,6 +113,9 @@ pub trait Backend<E: Element>: Sync {
     fn arg_reduce(&self, max: bool, x: &Tensor<E>, axis: usize) -> (Tensor<E>, Vec<usize>);
     /// Softmax (or log-softmax) over the last axis.
     fn softmax(&self, x: &Tensor<E>, log: bool) -> Tensor<E>;
+    /// Mean cross-entropy of logits `[n, c]` against `targets`, and its gradient
+    /// `(softmax - onehot) / n`.
+    fn cross_entropy(&self, x: &Tensor<E>, targets: &[usize]) -> (f64, Tensor<E>);
     /// Layer norm over the last axis: `(y, mean, rstd)`, the statistics one per row.
     fn layer_norm(
         &self,

@@ -449,6 +449,33 @@ impl<E: Element> Tensor<E> {
         self.backend().layer_norm(self, gamma, beta, eps)
     }
 
+    /// Mean cross-entropy of logits `self` (`[n, classes]`) against `targets`, with its
+    /// gradient `(softmax(self) - onehot(targets)) / n` (what the backward pass needs, made
+    /// while each row is in cache).
+    ///
+    /// # Panics
+    /// If `self` is not 2-d, or the targets do not match its rows and classes.
+    pub fn cross_entropy(&self, targets: &[usize]) -> (f64, Self) {
+        assert_eq!(
+            self.rank(),
+            2,
+            "cross_entropy needs [n, classes] logits, got {:?}",
+            self.shape()
+        );
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        assert_eq!(
+            targets.len(),
+            n,
+            "cross_entropy: {} targets for {n} rows",
+            targets.len()
+        );
+        assert!(
+            targets.iter().all(|&t| t < c),
+            "cross_entropy: target out of range for {c} classes"
+        );
+        self.backend().cross_entropy(self, targets)
+    }
+
     /// The gradients `(dx, dgamma, dbeta)` of [`layer_norm`](Self::layer_norm) at `self`
     /// (the forward's input), given the output gradient `g` and the forward's `mean` and
     /// `rstd`: one fused pass, `dx = rstd (h - mean(h) - x_hat mean(h x_hat))` with

@@ -2,8 +2,10 @@
 //! log-softmax.
 //!
 //! `L = -1/N sum_i log softmax(x_i)[t_i]`; `dx_i = g/N (softmax(x_i) - onehot(t_i))`.
-//! Fusing the two avoids materialising the log-probabilities' gradient separately and is
-//! exact where a separate `ln(softmax)` would underflow. PyTorch: `F.cross_entropy(x, t)`.
+//! The forward computes the softmax of each row once and turns it into the gradient
+//! `(softmax - onehot) / N` while the row is in cache; the backward only scales it by `g`
+//! (and not even that when `g = 1`). The loss falls back to the row's log-softmax where
+//! `ln(softmax)` would underflow. PyTorch: `F.cross_entropy(x, t)`.
 
 use mclrec_tensor::{Element, Tensor};
 
@@ -11,22 +13,19 @@ use crate::{Backward, GradSink, NodeId, Var};
 
 struct CrossEntropyBackward<E: Element> {
     x: NodeId,
-    log_p: Tensor<E>,
-    targets: Vec<usize>,
+    /// `d loss / d x` for an upstream gradient of 1, made by the forward pass.
+    grad: Tensor<E>,
 }
 
 impl<E: Element> Backward<E> for CrossEntropyBackward<E> {
     fn backward(&self, g: &Tensor<E>, grads: &mut GradSink<'_, E>) {
-        let n = self.targets.len();
-        let c = self.log_p.shape()[1];
-        let scale = g.item() / E::from_f64(n as f64);
-        // (softmax - onehot) * scale: two parallel passes over the 256 x 12,101 block, then
-        // n single-element fixes in place (the fresh tensor is not shared, so no copy).
-        let mut gx = self.log_p.exp().mul_scalar(scale);
-        let gs = gx.as_mut_slice();
-        for (i, &t) in self.targets.iter().enumerate() {
-            gs[i * c + t] -= scale;
-        }
+        let g = g.item();
+        // The usual case (the loss is summed into the total with weight 1) costs no pass.
+        let gx = if g == E::one() {
+            self.grad.clone()
+        } else {
+            self.grad.mul_scalar(g)
+        };
         grads.add(self.x, gx);
     }
 }
@@ -38,38 +37,12 @@ impl<'t, E: Element> Var<'t, E> {
     /// # Panics
     /// If the shapes disagree or a target is out of range.
     pub fn cross_entropy(self, targets: &[usize]) -> Var<'t, E> {
-        let x = self.value();
-        assert_eq!(
-            x.rank(),
-            2,
-            "cross_entropy needs [n, classes] logits, got {:?}",
-            x.shape()
-        );
-        let (n, c) = (x.shape()[0], x.shape()[1]);
-        assert_eq!(
-            targets.len(),
-            n,
-            "cross_entropy: {} targets for {n} rows",
-            targets.len()
-        );
-        assert!(
-            targets.iter().all(|&t| t < c),
-            "cross_entropy: target out of range for {c} classes"
-        );
-        let log_p = x.log_softmax();
-        let lp = log_p.as_slice();
-        let total: f64 = targets
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| lp[i * c + t].as_f64())
-            .sum();
-        let loss = Tensor::scalar(E::from_f64(-total / n as f64));
-        let targets = targets.to_vec();
+        let (loss, grad) = self.value().cross_entropy(targets);
+        let loss = Tensor::scalar(E::from_f64(loss));
         self.tape.record(loss, &[self], || {
             Box::new(CrossEntropyBackward {
                 x: self.node(),
-                log_p,
-                targets,
+                grad,
             })
         })
     }
@@ -88,6 +61,15 @@ mod tests {
             let targets: Vec<usize> = t[..n].iter().map(|v| v % c).collect();
             check_gradients(&[tensor(&[n, c], seed, -3.0, 3.0)], |v| v[0].cross_entropy(&targets)).map_err(TestCaseError::fail)?;
         }
+    }
+
+    #[test]
+    fn a_target_with_underflowing_probability_keeps_an_exact_loss() {
+        // softmax gives p = exp(-200) = 0 in f32; the loss must still be 200, not inf.
+        let tape = crate::Tape::<f32>::new();
+        let x = tape.constant(mclrec_tensor::Tensor::from_f64s(&[0.0, -200.0], &[1, 2]));
+        let ce = x.cross_entropy(&[1]).value().item();
+        assert!((ce - 200.0).abs() < 1e-3, "{ce}");
     }
 
     #[test]

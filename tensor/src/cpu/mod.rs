@@ -81,6 +81,9 @@ impl<E: Element> Backend<E> for CpuBackend {
     ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         normalise::layer_norm(x, g, b, eps)
     }
+    fn cross_entropy(&self, x: &Tensor<E>, targets: &[usize]) -> (f64, Tensor<E>) {
+        normalise::cross_entropy(x, targets)
+    }
     fn layer_norm_backward(
         &self,
         x: &Tensor<E>,

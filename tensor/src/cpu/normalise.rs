@@ -121,3 +121,41 @@ pub(super) fn layer_norm_backward<E: Element>(
         Tensor::from_vec(dbeta, &[n]),
     )
 }
+
+/// Mean cross-entropy of logits `x` (`[n, c]`) against `targets`, and its gradient
+/// `(softmax(x) - onehot) / n`, one pass per row (the row stays in cache between the
+/// softmax and the scaling).
+pub(super) fn cross_entropy<E: Element>(x: &Tensor<E>, targets: &[usize]) -> (f64, Tensor<E>) {
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let xs = x.as_slice();
+    let mut grad = super::zeros(n * c);
+    let inv_n = E::from_f64(1.0 / n as f64);
+    let row = |(i, g): (usize, &mut [E])| -> f64 {
+        let xr = &xs[i * c..(i + 1) * c];
+        let t = targets[i];
+        E::softmax_row(xr, g);
+        let p_t = g[t].as_f64();
+        // -ln p_t is exact enough unless p_t is (nearly) subnormal: then the log-softmax
+        // of the row gives the loss without underflow.
+        let loss = if p_t > 1e-30 {
+            -p_t.ln()
+        } else {
+            E::log_softmax_row(xr, g);
+            let l = -g[t].as_f64();
+            E::softmax_row(xr, g);
+            l
+        };
+        g.iter_mut().for_each(|v| *v *= inv_n);
+        g[t] -= inv_n;
+        loss
+    };
+    let losses: Vec<f64> = if xs.len() >= PAR_MIN {
+        grad.par_chunks_mut(c).enumerate().map(row).collect()
+    } else {
+        grad.chunks_mut(c).enumerate().map(row).collect()
+    };
+    (
+        losses.iter().sum::<f64>() / n as f64,
+        Tensor::from_vec(grad, &[n, c]),
+    )
+}
