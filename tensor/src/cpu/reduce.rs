@@ -71,12 +71,7 @@ fn reduce_strided<E: Element>(
                 first = false;
                 continue;
             }
-            let (a, b) = (&mut *out, &p);
-            match op {
-                ReduceOp::Sum | ReduceOp::Mean => a.iter_mut().zip(b).for_each(|(a, &v)| *a += v),
-                ReduceOp::Max => a.iter_mut().zip(b).for_each(|(a, &v)| *a = a.max(v)),
-                ReduceOp::Min => a.iter_mut().zip(b).for_each(|(a, &v)| *a = a.min(v)),
-            }
+            accumulate(op, out, &p);
         }
         return;
     }
@@ -94,15 +89,21 @@ fn reduce_serial<E: Element>(
     for o in 0..outer {
         let acc = &mut out[o * inner..(o + 1) * inner];
         for j in 0..len {
-            let row = &xs[(o * len + j) * inner..(o * len + j + 1) * inner];
-            match op {
-                ReduceOp::Sum | ReduceOp::Mean => {
-                    acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v)
-                }
-                ReduceOp::Max => acc.iter_mut().zip(row).for_each(|(a, &v)| *a = a.max(v)),
-                ReduceOp::Min => acc.iter_mut().zip(row).for_each(|(a, &v)| *a = a.min(v)),
-            }
+            accumulate(
+                op,
+                acc,
+                &xs[(o * len + j) * inner..(o * len + j + 1) * inner],
+            );
         }
+    }
+}
+
+/// `acc = op(acc, row)` elementwise.
+fn accumulate<E: Element>(op: ReduceOp, acc: &mut [E], row: &[E]) {
+    match op {
+        ReduceOp::Sum | ReduceOp::Mean => acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v),
+        ReduceOp::Max => acc.iter_mut().zip(row).for_each(|(a, &v)| *a = a.max(v)),
+        ReduceOp::Min => acc.iter_mut().zip(row).for_each(|(a, &v)| *a = a.min(v)),
     }
 }
 
