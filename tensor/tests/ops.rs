@@ -198,8 +198,30 @@ fn mismatched_shapes_name_both() {
 }
 
 #[test]
+#[cfg(not(feature = "cuda"))]
 fn cuda_without_a_cuda_build_is_an_error() {
     let e = mclrec_tensor::Device::parse("cuda").unwrap_err();
     assert!(e.contains("without CUDA support"), "{e}");
     assert!(mclrec_tensor::Device::parse("tpu").is_err());
+}
+
+#[test]
+#[cfg(feature = "cuda")]
+fn cuda_without_a_driver_or_gpu_is_an_error_naming_which() {
+    use mclrec_tensor::{Device, DeviceError};
+    // With the backend built, a machine without a driver or a GPU answers with an error that
+    // says which; a GPU machine answers Ok.
+    match Device::cuda(0) {
+        Ok(d) => assert_eq!(d, Device::Cuda(0)),
+        Err(e) => assert!(
+            matches!(e, DeviceError::NoDriver(_) | DeviceError::NoGpu(0)),
+            "{e:?}"
+        ),
+    }
+    if let Err(e) = Device::parse("cuda") {
+        assert!(
+            e.contains("no CUDA driver") || e.contains("no GPU with ordinal 0"),
+            "{e}"
+        );
+    }
 }

@@ -146,6 +146,12 @@ impl CudaBackend {
         Ok(b)
     }
 
+    /// Waits until every op launched on this GPU has finished (for timing: ops return as
+    /// soon as their kernels are queued).
+    pub fn synchronize(&self) -> Result<(), String> {
+        self.stream.synchronize().map_err(|e| e.to_string())
+    }
+
     fn new(ordinal: usize) -> Result<Self, String> {
         let ctx = CudaContext::new(ordinal).map_err(|e| format!("context: {e}"))?;
         let stream = ctx.default_stream();
