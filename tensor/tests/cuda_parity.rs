@@ -92,7 +92,14 @@ fn kernels_compile_with_nvrtc_when_it_is_installed() {
         let src = ptx.to_src();
         let target = format!(".target {}", arch.replace("compute", "sm"));
         assert!(src.contains(&target), "PTX not built for {arch}");
-        for k in ["unary_f32", "adam_f64", "topk_rows_f32", "index_add_f64"] {
+        for k in [
+            "unary_f32",
+            "adam_f64",
+            "topk_rows_f32",
+            "index_add_f64",
+            "attention_fwd_f32",
+            "attention_bwd_f64",
+        ] {
             assert!(src.contains(k), "{arch}: {k} missing from the PTX");
         }
         println!(

@@ -412,6 +412,113 @@ __device__ void topk_rows(const T* x, T* vals, u64* idx, u64 rows, u64 n, u64 k)
     }
 }
 
+// ------------------------------------------------------------------ attention
+
+// Fused causal attention over packed sequences (cpu/attention.rs): one block per
+// (sequence, head), one thread per query row in the forward. seqs holds five numbers per
+// sequence: first key row, length, number of queries, first query row, offset of its
+// probabilities. blocked[t] marks row t as a padding key (additive -10000). Each thread
+// keeps the CPU's order of every sum, so the results match it to rounding.
+
+__device__ __forceinline__ bool drop_keep(u64 i, u32 lo, u32 hi, u32 threshold) {
+    return fmix32(fmix32((u32)i ^ lo) ^ hi) >= threshold;
+}
+
+template <typename T>
+__device__ void attention_fwd(const T* q, const T* kv, T* ctx, T* probs, const u64* seqs,
+                              const u32* blocked, u64 d, u64 heads, T scale, int dropout,
+                              u32 lo, u32 hi, u32 threshold, T drop_scale) {
+    const u64* sq = seqs + 5 * blockIdx.x;
+    u64 key_row = sq[0], len = sq[1], queries = sq[2], q_row = sq[3], prob = sq[4];
+    u64 h = blockIdx.y, dh = d / heads;
+    for (u64 i = threadIdx.x; i < queries; i += blockDim.x) {
+        u64 n = len - queries + i + 1;
+        const T* qr = q + (q_row + i) * d + h * dh;
+        u64 p_at = (h * queries + i) * len;
+        // The raw scores go where the probabilities will be, then softmax in place.
+        T* p = probs + prob + p_at;
+        for (u64 j = 0; j < n; ++j) {
+            const T* kr = kv + (key_row + j) * 2 * d + h * dh;
+            T s = 0;
+            for (u64 c = 0; c < dh; ++c) s += (qr[c] * scale) * kr[c];
+            if (blocked[key_row + j]) s += (T)-10000.0;
+            p[j] = s;
+        }
+        T m = -d_inf((T)0);
+        for (u64 j = 0; j < n; ++j) m = d_max(m, p[j]);
+        T sum = 0;
+        for (u64 j = 0; j < n; ++j) {
+            p[j] = d_exp(p[j] - m);
+            sum += p[j];
+        }
+        T inv = (T)1 / sum;
+        for (u64 j = 0; j < n; ++j) p[j] *= inv;
+        T* out = ctx + (q_row + i) * d + h * dh;
+        for (u64 c = 0; c < dh; ++c) out[c] = 0;
+        for (u64 j = 0; j < n; ++j) {
+            T w = p[j];
+            if (dropout) w *= drop_keep(prob + p_at + j, lo, hi, threshold) ? drop_scale : (T)0;
+            const T* vr = kv + (key_row + j) * 2 * d + d + h * dh;
+            for (u64 c = 0; c < dh; ++c) out[c] += w * vr[c];
+        }
+    }
+}
+
+// Backward in two passes per (sequence, head). Pass 1, a thread per query: dp (the gradient
+// of the dropped probabilities, kept in `dp`, laid out as `probs`), the softmax dot product
+// (kept in `dots`, one per query row and head) and the query's dq row. Pass 2, a thread per
+// key: its dk and dv rows, summed over the queries in increasing order as on the CPU, so no
+// atomics are needed.
+template <typename T>
+__device__ void attention_bwd(const T* g, const T* q, const T* kv, const T* probs, T* dq, T* dkv,
+                              T* dp, T* dots, const u64* seqs, u64 d, u64 heads, T scale,
+                              int dropout, u32 lo, u32 hi, u32 threshold, T drop_scale) {
+    const u64* sq = seqs + 5 * blockIdx.x;
+    u64 key_row = sq[0], len = sq[1], queries = sq[2], q_row = sq[3], prob = sq[4];
+    u64 h = blockIdx.y, dh = d / heads;
+    for (u64 i = threadIdx.x; i < queries; i += blockDim.x) {
+        u64 n = len - queries + i + 1;
+        const T* gr = g + (q_row + i) * d + h * dh;
+        u64 p_at = prob + (h * queries + i) * len;
+        T dot = 0;
+        for (u64 j = 0; j < n; ++j) {
+            const T* vr = kv + (key_row + j) * 2 * d + d + h * dh;
+            T s = 0;
+            for (u64 c = 0; c < dh; ++c) s += gr[c] * vr[c];
+            T m = dropout ? (drop_keep(p_at + j, lo, hi, threshold) ? drop_scale : (T)0) : (T)1;
+            s *= m;
+            dp[p_at + j] = s;
+            dot += probs[p_at + j] * s;
+        }
+        dots[(q_row + i) * heads + h] = dot;
+        T* dqr = dq + (q_row + i) * d + h * dh;
+        for (u64 j = 0; j < n; ++j) {
+            T ds = probs[p_at + j] * (dp[p_at + j] - dot) * scale;
+            if (ds == (T)0) continue;
+            const T* kr = kv + (key_row + j) * 2 * d + h * dh;
+            for (u64 c = 0; c < dh; ++c) dqr[c] += ds * kr[c];
+        }
+    }
+    __syncthreads();
+    for (u64 j = threadIdx.x; j < len; j += blockDim.x) {
+        T* dk = dkv + (key_row + j) * 2 * d + h * dh;
+        T* dv = dk + d;
+        // Query i sees key j when its position len - queries + i is at least j.
+        u64 first = j + queries >= len ? j + queries - len : 0;
+        for (u64 i = first; i < queries; ++i) {
+            u64 p_at = prob + (h * queries + i) * len;
+            T p = probs[p_at + j];
+            T m = dropout ? (drop_keep(p_at + j, lo, hi, threshold) ? drop_scale : (T)0) : (T)1;
+            const T* gr = g + (q_row + i) * d + h * dh;
+            for (u64 c = 0; c < dh; ++c) dv[c] += (p * m) * gr[c];
+            T ds = p * (dp[p_at + j] - dots[(q_row + i) * heads + h]) * scale;
+            if (ds == (T)0) continue;
+            const T* qr = q + (q_row + i) * d + h * dh;
+            for (u64 c = 0; c < dh; ++c) dk[c] += ds * qr[c];
+        }
+    }
+}
+
 // ------------------------------------------------------------------ exported names
 
 #define INSTANTIATE(T, S)                                                                          \
@@ -431,6 +538,8 @@ __device__ void topk_rows(const T* x, T* vals, u64* idx, u64 rows, u64 n, u64 k)
     extern "C" __global__ void index_select_##S(const T* x, const u64* idx, T* y, u64 o, u64 l, u64 k, u64 i, int pe) { index_select(x, idx, y, o, l, k, i, pe); } \
     extern "C" __global__ void index_add_##S(const T* s, const u64* idx, T* y, u64 o, u64 l, u64 k, u64 i, int pe) { index_add(s, idx, y, o, l, k, i, pe); } \
     extern "C" __global__ void concat_block_##S(const T* s, T* d, u64 o, u64 sr, u64 dr, u64 off) { concat_block(s, d, o, sr, dr, off); } \
+    extern "C" __global__ void attention_fwd_##S(const T* q, const T* kv, T* ctx, T* p, const u64* seqs, const u32* bl, u64 d, u64 heads, T scale, int dr, u32 lo, u32 hi, u32 th, T ds) { attention_fwd(q, kv, ctx, p, seqs, bl, d, heads, scale, dr, lo, hi, th, ds); } \
+    extern "C" __global__ void attention_bwd_##S(const T* g, const T* q, const T* kv, const T* p, T* dq, T* dkv, T* dp, T* dots, const u64* seqs, u64 d, u64 heads, T scale, int dr, u32 lo, u32 hi, u32 th, T ds) { attention_bwd(g, q, kv, p, dq, dkv, dp, dots, seqs, d, heads, scale, dr, lo, hi, th, ds); } \
     extern "C" __global__ void topk_rows_##S(const T* x, T* v, u64* idx, u64 rows, u64 n, u64 k) { topk_rows(x, v, idx, rows, n, k); }
 
 INSTANTIATE(float, f32)

@@ -1,9 +1,9 @@
 //! The CUDA backend (cargo feature `cuda`): device buffers and kernels through [`cudarc`] with
 //! dynamic loading, so that `cargo build --features cuda` needs no CUDA toolkit and no GPU;
 //! the driver, cuBLAS and NVRTC libraries are opened only when a CUDA device is first asked
-//! for ([`probe`]).
+//! for (`probe`).
 //!
-//! Every matrix product is one cuBLAS strided-batched GEMM ([`matmul`]); the rest are the
+//! Every matrix product is one cuBLAS strided-batched GEMM (the `matmul` module); the rest are the
 //! kernels of `kernels.cu`, compiled with NVRTC once per device for the device's compute
 //! capability and looked up by name (`<kernel>_f32` / `<kernel>_f64`). All work goes on the
 //! device's default stream, so kernels run in launch order and no op synchronises; only
@@ -29,12 +29,13 @@
 //! | `topk_rows`               | native (`topk_rows`; indices copied back)                 |
 //! | `adam_step`               | native (`adam`, in place)                                 |
 //! | `random`                  | host: draws from the caller's `rng` (the trait's contract is the CPU draw order), then uploads |
-//! | `attention`, `attention_backward` | **fallback**: host copy, CPU backend, upload ([`fallback`]) |
-//! | `contrastive_pair`        | **fallback**: host copy, CPU backend, upload              |
+//! | `attention`, `attention_backward` | native (`attention_fwd`, `attention_bwd`, one block per sequence and head) |
+//! | `contrastive_pair`        | **fallback**: host copy, CPU backend, upload (the `fallback` module) |
 //!
-//! The fallbacks give the CPU's numbers on CUDA tensors, at the cost of a round trip through
-//! host memory; they exist so that the whole trait runs while their kernels are written.
+//! The fallback gives the CPU's numbers on CUDA tensors, at the cost of a round trip through
+//! host memory; it exists so that the whole trait runs while its kernel is written.
 
+mod attention;
 mod elementwise;
 mod indexing;
 mod matmul;
@@ -401,9 +402,7 @@ impl<E: Element> Backend<E> for CudaBackend {
         kv: &Tensor<E>,
         spec: &AttentionSpec<'_>,
     ) -> (Tensor<E>, Tensor<E>) {
-        // Fallback (see the module table).
-        let (c, p) = CpuBackend.attention(&fallback::host(q), &fallback::host(kv), spec);
-        (fallback::device(self, c), fallback::device(self, p))
+        attention::forward(self, q, kv, spec)
     }
     fn attention_backward(
         &self,
@@ -413,15 +412,7 @@ impl<E: Element> Backend<E> for CudaBackend {
         probs: &Tensor<E>,
         spec: &AttentionSpec<'_>,
     ) -> (Tensor<E>, Tensor<E>) {
-        // Fallback (see the module table).
-        let (dq, dkv) = CpuBackend.attention_backward(
-            &fallback::host(g),
-            &fallback::host(q),
-            &fallback::host(kv),
-            &fallback::host(probs),
-            spec,
-        );
-        (fallback::device(self, dq), fallback::device(self, dkv))
+        attention::backward(self, g, q, kv, probs, spec)
     }
     fn contrastive_pair(&self, s: &Tensor<E>) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         // Fallback (see the module table).
