@@ -99,6 +99,7 @@ fn kernels_compile_with_nvrtc_when_it_is_installed() {
             "index_add_f64",
             "attention_fwd_f32",
             "attention_bwd_f64",
+            "contrastive_rows_f32",
         ] {
             assert!(src.contains(k), "{arch}: {k} missing from the PTX");
         }

@@ -519,6 +519,126 @@ __device__ void attention_bwd(const T* g, const T* q, const T* kv, const T* prob
     }
 }
 
+// ------------------------------------------------------------------ contrastive pair
+
+// The fused InfoNCE + regulariser terms of a [2n, 2n] similarity matrix (cpu/contrastive.rs):
+// one block per row writes its gradient rows and its three terms (f64, as on the CPU);
+// contrastive_total then adds the terms up in row order (deterministic).
+template <typename T>
+__device__ void contrastive_rows(const T* s, T* dn, T* dr, double* terms, u64 m, double k1, double k2) {
+    __shared__ T tbuf[ROW_THREADS];
+    __shared__ double dbuf[ROW_THREADS];
+    __shared__ double hv[ROW_THREADS];
+    __shared__ u64 hi_at[ROW_THREADS];
+    const u64 NONE = ~0ull;
+    u64 n = m / 2;
+    for (u64 r = blockIdx.x; r < m; r += gridDim.x) {
+        const T* x = s + r * m;
+        T* dnr = dn + r * m;
+        T* drr = dr + r * m;
+        u64 p = r < n ? r + n : r - n;
+        // InfoNCE over every column but the diagonal.
+        T mx = -d_inf((T)0);
+        for (u64 c = threadIdx.x; c < m; c += ROW_THREADS)
+            if (c != r) mx = d_max(mx, x[c]);
+        mx = block_max(mx, tbuf);
+        double part = 0;
+        for (u64 c = threadIdx.x; c < m; c += ROW_THREADS) {
+            T e = c == r ? (T)0 : d_exp(x[c] - mx);
+            dnr[c] = e;
+            part += (double)e;
+        }
+        double sum = block_sum(part, dbuf);
+        double lse = (double)mx + log(sum);
+        double pos = (double)x[p];
+        T scale = (T)(k1 / sum);
+        for (u64 c = threadIdx.x; c < m; c += ROW_THREADS) {
+            T v = dnr[c] * scale;
+            if (c == p) v -= (T)k1;
+            dnr[c] = v;
+        }
+        // The hardest negative, first on ties.
+        double hard = -d_inf(0.0);
+        u64 at = NONE;
+        for (u64 c = threadIdx.x; c < m; c += ROW_THREADS) {
+            double v = (double)x[c];
+            if (c != r && c != p && v > hard) {
+                hard = v;
+                at = c;
+            }
+        }
+        hv[threadIdx.x] = hard;
+        hi_at[threadIdx.x] = at;
+        __syncthreads();
+        for (int st = ROW_THREADS / 2; st > 0; st >>= 1) {
+            if (threadIdx.x < st) {
+                double ov = hv[threadIdx.x + st];
+                u64 oi = hi_at[threadIdx.x + st], mi = hi_at[threadIdx.x];
+                if (oi != NONE && (mi == NONE || ov > hv[threadIdx.x] || (ov == hv[threadIdx.x] && oi < mi))) {
+                    hv[threadIdx.x] = ov;
+                    hi_at[threadIdx.x] = oi;
+                }
+            }
+            __syncthreads();
+        }
+        hard = hv[0];
+        at = hi_at[0];
+        __syncthreads();
+        if (at == NONE) {
+            // No negative compares (NaN scores): a NaN loss, as on the CPU.
+            for (u64 c = threadIdx.x; c < m; c += ROW_THREADS) drr[c] = 0;
+            if (threadIdx.x == 0) {
+                double nan = __longlong_as_double(0x7ff8000000000000LL);
+                terms[3 * r] = nan;
+                terms[3 * r + 1] = nan;
+                terms[3 * r + 2] = nan;
+            }
+            __syncthreads();
+            continue;
+        }
+        bool wins = pos - hard > 0.0;
+        double gap = wins ? pos - hard : 0.0;
+        double hi = hard + gap;
+        double hinge = 0, active = 0;
+        for (u64 c = threadIdx.x; c < m; c += ROW_THREADS) {
+            double h = hi - (double)x[c];
+            bool on = c != r && c != p && h > 0.0;
+            if (on) {
+                hinge += h;
+                active += 1;
+            }
+            drr[c] = on ? (T)(-k2) : (T)0;
+        }
+        hinge = block_sum(hinge, dbuf);
+        active = block_sum(active, dbuf);
+        if (threadIdx.x == 0) {
+            double hinge_total = k2 * active;
+            double d_pos = wins ? k1 + hinge_total : 0.0;
+            double d_hard = wins ? -k1 : hinge_total;
+            drr[p] += (T)d_pos;
+            drr[at] += (T)d_hard;
+            terms[3 * r] = lse - pos;
+            terms[3 * r + 1] = gap;
+            terms[3 * r + 2] = hinge;
+        }
+        __syncthreads();
+    }
+}
+
+template <typename T>
+__device__ void contrastive_total(const double* terms, T* values, u64 m, double k1, double k2) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        double nce = 0, gaps = 0, hinges = 0;
+        for (u64 r = 0; r < m; ++r) {
+            nce += terms[3 * r];
+            gaps += terms[3 * r + 1];
+            hinges += terms[3 * r + 2];
+        }
+        values[0] = (T)(k1 * nce);
+        values[1] = (T)(k1 * gaps + k2 * hinges);
+    }
+}
+
 // ------------------------------------------------------------------ exported names
 
 #define INSTANTIATE(T, S)                                                                          \
@@ -540,6 +660,8 @@ __device__ void attention_bwd(const T* g, const T* q, const T* kv, const T* prob
     extern "C" __global__ void concat_block_##S(const T* s, T* d, u64 o, u64 sr, u64 dr, u64 off) { concat_block(s, d, o, sr, dr, off); } \
     extern "C" __global__ void attention_fwd_##S(const T* q, const T* kv, T* ctx, T* p, const u64* seqs, const u32* bl, u64 d, u64 heads, T scale, int dr, u32 lo, u32 hi, u32 th, T ds) { attention_fwd(q, kv, ctx, p, seqs, bl, d, heads, scale, dr, lo, hi, th, ds); } \
     extern "C" __global__ void attention_bwd_##S(const T* g, const T* q, const T* kv, const T* p, T* dq, T* dkv, T* dp, T* dots, const u64* seqs, u64 d, u64 heads, T scale, int dr, u32 lo, u32 hi, u32 th, T ds) { attention_bwd(g, q, kv, p, dq, dkv, dp, dots, seqs, d, heads, scale, dr, lo, hi, th, ds); } \
+    extern "C" __global__ void contrastive_rows_##S(const T* s, T* dn, T* dr, double* terms, u64 m, double k1, double k2) { contrastive_rows(s, dn, dr, terms, m, k1, k2); } \
+    extern "C" __global__ void contrastive_total_##S(const double* terms, T* values, u64 m, double k1, double k2) { contrastive_total(terms, values, m, k1, k2); } \
     extern "C" __global__ void topk_rows_##S(const T* x, T* v, u64* idx, u64 rows, u64 n, u64 k) { topk_rows(x, v, idx, rows, n, k); }
 
 INSTANTIATE(float, f32)

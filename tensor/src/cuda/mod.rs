@@ -30,12 +30,18 @@
 //! | `adam_step`               | native (`adam`, in place)                                 |
 //! | `random`                  | host: draws from the caller's `rng` (the trait's contract is the CPU draw order), then uploads |
 //! | `attention`, `attention_backward` | native (`attention_fwd`, `attention_bwd`, one block per sequence and head) |
-//! | `contrastive_pair`        | **fallback**: host copy, CPU backend, upload (the `fallback` module) |
+//! | `contrastive_pair`        | native (`contrastive_rows`, `contrastive_total`)          |
 //!
-//! The fallback gives the CPU's numbers on CUDA tensors, at the cost of a round trip through
-//! host memory; it exists so that the whole trait runs while its kernel is written.
+//! No method falls back to the CPU backend. `random` is the one that computes on the host,
+//! by design: it must consume the caller's generator in the CPU's order.
+//!
+//! Status: the kernels compile with NVRTC (`tests/cuda_parity.rs` compiles them wherever
+//! libnvrtc loads, no GPU needed), but they were written without a GPU at hand; the parity
+//! tests in that file, run on a GPU machine by `scripts/gpu-check.sh`, are what checks
+//! their numbers against the CPU backend.
 
 mod attention;
+mod contrastive;
 mod elementwise;
 mod indexing;
 mod matmul;
@@ -316,22 +322,6 @@ fn buf_mut<E: Element>(x: &mut Tensor<E>) -> &mut CudaSlice<E> {
     }
 }
 
-/// Host-fallback helpers: copy CUDA operands to host tensors for the CPU backend, and its
-/// results back. Used only by the methods the table in this module marks as fallbacks.
-mod fallback {
-    use super::*;
-
-    /// A host copy of a CUDA tensor.
-    pub(super) fn host<E: Element>(x: &Tensor<E>) -> Tensor<E> {
-        Tensor::from_vec(x.to_vec(), x.shape())
-    }
-
-    /// A host tensor's copy on the backend's GPU.
-    pub(super) fn device<E: Element>(b: &CudaBackend, x: Tensor<E>) -> Tensor<E> {
-        Backend::<E>::upload(b, x.to_vec(), x.shape())
-    }
-}
-
 impl<E: Element> Backend<E> for CudaBackend {
     fn device(&self) -> Device {
         Device::Cuda(self.ordinal)
@@ -415,13 +405,7 @@ impl<E: Element> Backend<E> for CudaBackend {
         attention::backward(self, g, q, kv, probs, spec)
     }
     fn contrastive_pair(&self, s: &Tensor<E>) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
-        // Fallback (see the module table).
-        let (l, g1, g2) = Backend::<E>::contrastive_pair(&CpuBackend, &fallback::host(s));
-        (
-            fallback::device(self, l),
-            fallback::device(self, g1),
-            fallback::device(self, g2),
-        )
+        contrastive::contrastive_pair(self, s)
     }
     fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
         elementwise::dropout(self, x, mask)
@@ -470,7 +454,7 @@ impl<E: Element> Backend<E> for CudaBackend {
         // Drawn on the host in the CPU's order, so a seeded rng gives the same tensor on
         // every device; initialisation only, never in the training step.
         let t: Tensor<E> = CpuBackend.random(fill, shape, rng);
-        fallback::device(self, t)
+        self.upload(t.to_vec(), shape)
     }
     fn adam_step(
         &self,
