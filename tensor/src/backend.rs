@@ -215,9 +215,10 @@ pub(crate) fn cuda_available(_ordinal: usize) -> Result<(), DeviceError> {
     Err(DeviceError::NoCudaBuild)
 }
 
-/// Whether CUDA device `ordinal` can be used: the driver library loads, initialises, and has
-/// a GPU with this ordinal. Never panics (see [`crate::cuda::probe`]).
+/// Whether CUDA device `ordinal` can be used: the driver library loads, initialises, has a
+/// GPU with this ordinal, and the backend sets up on it. Never panics (see
+/// `crate::cuda::available`).
 #[cfg(feature = "cuda")]
 pub(crate) fn cuda_available(ordinal: usize) -> Result<(), DeviceError> {
-    crate::cuda::probe(ordinal)
+    crate::cuda::available(ordinal)
 }

@@ -116,7 +116,8 @@ pub(super) fn binary<E: Element>(
     let mut meta: Vec<u64> = out_shape.iter().map(|&d| d as u64).collect();
     meta.extend(broadcast_strides(x.shape(), out_shape));
     meta.extend(broadcast_strides(y.shape(), out_shape));
-    let meta = b.upload_u64(if la == 0 || lb == 0 { &meta } else { &[] });
+    let uploaded = (la == 0 || lb == 0).then(|| b.upload_u64(&meta));
+    let meta = uploaded.as_ref().unwrap_or(&b.unused_meta);
     let (f, n64, rank) = (b.func::<E>("binary"), n as u64, rank as i32);
     let mut l = b.stream.launch_builder(&f);
     l.arg(buf(x))
@@ -126,7 +127,7 @@ pub(super) fn binary<E: Element>(
         .arg(&code)
         .arg(&la)
         .arg(&lb)
-        .arg(&meta)
+        .arg(meta)
         .arg(&rank);
     // SAFETY: the operands broadcast to out_shape (checked by Tensor::binary), so every
     // computed offset is inside its buffer.

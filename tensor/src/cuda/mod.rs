@@ -105,6 +105,18 @@ pub(crate) fn probe(ordinal: usize) -> Result<(), DeviceError> {
     }
 }
 
+/// Whether CUDA device `ordinal` can be used, all the way: the driver and the GPU
+/// ([`probe`]), then the backend itself (cuBLAS, NVRTC, the kernels), so that a device this
+/// returns `Ok` for computes. A missing driver or GPU is [`DeviceError::NoDriver`] or
+/// [`DeviceError::NoGpu`]; a missing cuBLAS or NVRTC library, or kernels that do not build,
+/// are reported as `NoDriver` with the reason, since the driver stack is incomplete.
+pub(crate) fn available(ordinal: usize) -> Result<(), DeviceError> {
+    probe(ordinal)?;
+    CudaBackend::get(ordinal)
+        .map(|_| ())
+        .map_err(DeviceError::NoDriver)
+}
+
 /// A tensor's device memory: one buffer shared between clones (ops never write to shared
 /// data; [`CudaBackend::adam_step`](Backend::adam_step) copies first if it is shared).
 #[derive(Clone)]
@@ -132,6 +144,9 @@ pub struct CudaBackend {
     module: Arc<CudaModule>,
     /// Kernels already looked up in `module`, by exported name.
     funcs: Mutex<HashMap<String, CudaFunction>>,
+    /// One `u64`, passed where a kernel's metadata pointer is unused (the common
+    /// same-shape binary op then costs no allocation or copy besides its output).
+    unused_meta: CudaSlice<u64>,
 }
 
 impl CudaBackend {
@@ -148,7 +163,19 @@ impl CudaBackend {
             return Ok(b);
         }
         probe(ordinal).map_err(|e| e.to_string())?;
-        let b: &'static CudaBackend = Box::leak(Box::new(Self::new(ordinal)?));
+        // cudarc panics when a library it loads lazily is missing: look for cuBLAS and NVRTC
+        // first, and keep any other panic of the set-up an error too.
+        // SAFETY: only try to open the libraries.
+        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+            return Err("the cuBLAS library (libcublas) was not found".into());
+        }
+        // SAFETY: as above.
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            return Err("the NVRTC library (libnvrtc) was not found".into());
+        }
+        let made = std::panic::catch_unwind(|| Self::new(ordinal))
+            .unwrap_or_else(|_| Err("setting up the device panicked".into()))?;
+        let b: &'static CudaBackend = Box::leak(Box::new(made));
         all.insert(ordinal, b);
         Ok(b)
     }
@@ -177,12 +204,16 @@ impl CudaBackend {
         let module = ctx
             .load_module(ptx)
             .map_err(|e| format!("loading the kernels: {e}"))?;
+        let unused_meta = stream
+            .alloc_zeros::<u64>(1)
+            .map_err(|e| format!("allocating: {e}"))?;
         Ok(CudaBackend {
             ordinal,
             stream,
             blas,
             module,
             funcs: Mutex::new(HashMap::new()),
+            unused_meta,
         })
     }
 
