@@ -440,3 +440,76 @@ fn attention_and_contrastive_pair_with_gradients() {
     close("contrastive d_nce", &g1d, &g1);
     close("contrastive d_reg", &g2d, &g2);
 }
+
+#[test]
+fn to_device_without_a_gpu_is_an_error() {
+    // Runs everywhere: where cuda:0 is missing, moving a tensor there is the same error as
+    // Device::cuda, not a panic.
+    let x = randn(&[3, 4], 110);
+    match (Device::cuda(0), x.to_device(Device::Cuda(0))) {
+        (Ok(_), Ok(y)) => assert_eq!(y.to_vec(), x.to_vec()),
+        (Err(e), Err(e2)) => {
+            assert_eq!(e, e2);
+            println!("to_device: skipped: no GPU ({e})");
+        }
+        (a, b) => panic!("Device::cuda {a:?} but to_device {:?}", b.map(|_| ())),
+    }
+    assert_eq!(x.to_device(Device::Cpu).unwrap().to_vec(), x.to_vec());
+}
+
+#[test]
+fn random_fills_draw_the_cpu_numbers() {
+    let Some(d) = gpu("random") else { return };
+    use mclrec_tensor::backend::backend_for;
+    use mclrec_tensor::RandomFill;
+    for fill in [
+        RandomFill::Uniform(-1.0, 2.0),
+        RandomFill::Normal(0.5, 2.0),
+        RandomFill::Bernoulli(0.3),
+    ] {
+        let got = backend_for::<f32>(d).random(fill, &[17, 9], &mut rng(120));
+        let want = backend_for::<f32>(Device::Cpu).random(fill, &[17, 9], &mut rng(120));
+        assert_eq!(got.device(), d);
+        assert_eq!(got.to_vec(), want.to_vec(), "{fill:?}");
+    }
+}
+
+/// f64 (the gradient checks' type): the `_f64` kernels and DGEMM, to 1e-12.
+#[test]
+fn f64_kernels_and_dgemm() {
+    let Some(d) = gpu("f64") else { return };
+    let t = |s: &[usize], seed| Tensor::<f64>::normal(s, 0.0, 1.0, &mut rng(seed));
+    let up = |x: &Tensor<f64>| x.to_device(d).unwrap();
+    let check = |what: &str, got: &Tensor<f64>, want: &Tensor<f64>| {
+        let (g, w) = (got.to_vec(), want.to_vec());
+        let scale = w.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+            assert!(
+                (a - b).abs() / scale <= 1e-12,
+                "{what}: element {i}: {a} vs {b}"
+            );
+        }
+    };
+    let (a, b) = (t(&[3, 20, 30], 130), t(&[40, 30], 131));
+    check(
+        "dgemm",
+        &up(&a).matmul_t(&up(&b), false, true),
+        &a.matmul_t(&b, false, true),
+    );
+    let x = t(&[50, 70], 132);
+    check("softmax", &up(&x).softmax(), &x.softmax());
+    check("gelu", &up(&x).gelu(), &x.gelu());
+    check("sum", &up(&x).sum_axis(0), &x.sum_axis(0));
+    let (g, be) = (t(&[70], 133), t(&[70], 134));
+    check(
+        "layer_norm",
+        &up(&x).layer_norm(&up(&g), &up(&be), 1e-12).0,
+        &x.layer_norm(&g, &be, 1e-12).0,
+    );
+    let idx = [3usize, 3, 0, 49];
+    check(
+        "scatter_add_rows",
+        &up(&x.gather_rows(&idx)).scatter_add_rows(&idx, 50),
+        &x.gather_rows(&idx).scatter_add_rows(&idx, 50),
+    );
+}

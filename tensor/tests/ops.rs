@@ -203,6 +203,12 @@ fn cuda_without_a_cuda_build_is_an_error() {
     let e = mclrec_tensor::Device::parse("cuda").unwrap_err();
     assert!(e.contains("without CUDA support"), "{e}");
     assert!(mclrec_tensor::Device::parse("tpu").is_err());
+    let moved = Tensor::<f32>::zeros(&[2]).to_device(mclrec_tensor::Device::Cuda(0));
+    assert_eq!(
+        moved.err(),
+        Some(mclrec_tensor::DeviceError::NoCudaBuild),
+        "to_device reports the missing build"
+    );
 }
 
 #[test]
