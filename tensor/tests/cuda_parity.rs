@@ -257,6 +257,32 @@ fn reductions_with_and_without_indices() {
 }
 
 #[test]
+fn long_axis_reductions_take_the_two_pass_path() {
+    // Few outputs over a long axis (a bias gradient) go through chunked partial sums.
+    let Some(d) = gpu("reduce_long") else { return };
+    for (shape, axis) in [(vec![12800, 64], 0), (vec![2, 3001, 3], 1), (vec![5000], 0)] {
+        let x = randn(&shape, 41);
+        let g = dev(&x, d);
+        for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min] {
+            close(
+                &format!("{op:?} {shape:?}"),
+                &g.reduce(op, axis),
+                &x.reduce(op, axis),
+            );
+        }
+    }
+    // The layer-norm parameter gradients over the model's 12,800 rows.
+    let (x, gy) = (randn(&[12800, 64], 42), randn(&[12800, 64], 43));
+    let (gamma, beta) = (randn(&[64], 44), randn(&[64], 45));
+    let (_, mu, rs) = x.layer_norm(&gamma, &beta, 1e-12);
+    let (_, dgamma, dbeta) = x.layer_norm_backward(&gamma, &mu, &rs, &gy);
+    let (_, dgd, dbd) =
+        dev(&x, d).layer_norm_backward(&dev(&gamma, d), &dev(&mu, d), &dev(&rs, d), &dev(&gy, d));
+    close("dgamma 12800 rows", &dgd, &dgamma);
+    close("dbeta 12800 rows", &dbd, &dbeta);
+}
+
+#[test]
 fn softmax_log_softmax_and_layer_norm_with_gradients() {
     let Some(d) = gpu("normalise") else { return };
     let x = randn(&[70, 300], 50).mul_scalar(3.0);

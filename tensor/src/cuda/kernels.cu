@@ -189,6 +189,26 @@ __device__ void reduce(const T* x, T* y, u64 outer, u64 len, u64 inner, int op) 
     }
 }
 
+// The first pass of a reduction over a long axis with few outputs (a bias gradient: 12,800
+// rows, 64 columns): x seen as [outer, len, inner], rows cut into chunks of `chunk`, one
+// thread per (output, chunk) writing partial[o, c, i]; `reduce` over the chunks finishes.
+// Op codes as `reduce`, Mean passed as Sum (the caller scales).
+template <typename T>
+__device__ void reduce_partial(const T* x, T* partial, u64 outer, u64 len, u64 inner, u64 chunk, int op) {
+    u64 chunks = (len + chunk - 1) / chunk;
+    GRID_STRIDE(t, outer * chunks * inner) {
+        u64 i = t % inner, c = (t / inner) % chunks, o = t / (inner * chunks);
+        const T* p = x + o * len * inner + i;
+        T acc = op == 2 ? -d_inf((T)0) : (op == 3 ? d_inf((T)0) : (T)0);
+        u64 end = (c + 1) * chunk < len ? (c + 1) * chunk : len;
+        for (u64 j = c * chunk; j < end; ++j) {
+            T v = p[j * inner];
+            acc = op <= 1 ? acc + v : (op == 2 ? d_max(acc, v) : d_min(acc, v));
+        }
+        partial[t] = acc;
+    }
+}
+
 // Max (is_max = 1) or min with the index of the first best element.
 template <typename T>
 __device__ void arg_reduce(const T* x, T* y, u64* idx, u64 outer, u64 len, u64 inner, int is_max) {
@@ -311,19 +331,24 @@ __device__ void layer_norm_bwd_dx(const T* x, const T* gamma, const T* mean, con
     }
 }
 
-// dgamma and dbeta: one thread per column, summing over the rows in order (deterministic).
+// dgamma and dbeta, first pass: rows cut into chunks of `chunk`, one thread per (chunk,
+// column) summing its rows in order into dgamma_part / dbeta_part [chunks, n]; the caller
+// sums the chunks with `reduce` (deterministic, and enough threads for 64 columns).
 template <typename T>
 __device__ void layer_norm_bwd_params(const T* x, const T* mean, const T* rstd, const T* g,
-                                      T* dgamma, T* dbeta, u64 rows, u64 n) {
-    GRID_STRIDE(j, n) {
+                                      T* dgamma_part, T* dbeta_part, u64 rows, u64 n, u64 chunk) {
+    u64 chunks = (rows + chunk - 1) / chunk;
+    GRID_STRIDE(t, chunks * n) {
+        u64 j = t % n, c = t / n;
+        u64 end = (c + 1) * chunk < rows ? (c + 1) * chunk : rows;
         T dg = 0, db = 0;
-        for (u64 r = 0; r < rows; ++r) {
+        for (u64 r = c * chunk; r < end; ++r) {
             T xh = (x[r * n + j] - mean[r]) * rstd[r];
             dg += g[r * n + j] * xh;
             db += g[r * n + j];
         }
-        dgamma[j] = dg;
-        dbeta[j] = db;
+        dgamma_part[t] = dg;
+        dbeta_part[t] = db;
     }
 }
 
@@ -650,11 +675,12 @@ __device__ void contrastive_total(const double* terms, T* values, u64 m, double 
     extern "C" __global__ void dropout_##S(const T* x, T* y, u64 n, u32 lo, u32 hi, u32 th, T sc) { dropout(x, y, n, lo, hi, th, sc); } \
     extern "C" __global__ void adam_##S(T* p, const T* g, T* m, T* v, u64 n, T b1, T b2, T b1c, T b2c, T wd, T ss, T isb, T eps) { adam(p, g, m, v, n, b1, b2, b1c, b2c, wd, ss, isb, eps); } \
     extern "C" __global__ void reduce_##S(const T* x, T* y, u64 o, u64 l, u64 i, int op) { reduce(x, y, o, l, i, op); } \
+    extern "C" __global__ void reduce_partial_##S(const T* x, T* p, u64 o, u64 l, u64 i, u64 ch, int op) { reduce_partial(x, p, o, l, i, ch, op); } \
     extern "C" __global__ void arg_reduce_##S(const T* x, T* y, u64* idx, u64 o, u64 l, u64 i, int mx) { arg_reduce(x, y, idx, o, l, i, mx); } \
     extern "C" __global__ void softmax_rows_##S(const T* x, T* y, u64 rows, u64 n, int lg) { softmax_rows(x, y, rows, n, lg); } \
     extern "C" __global__ void layer_norm_##S(const T* x, const T* g, const T* b, T* y, T* mu, T* rs, u64 rows, u64 n, T eps) { layer_norm(x, g, b, y, mu, rs, rows, n, eps); } \
     extern "C" __global__ void layer_norm_bwd_dx_##S(const T* x, const T* ga, const T* mu, const T* rs, const T* g, T* dx, u64 rows, u64 n) { layer_norm_bwd_dx(x, ga, mu, rs, g, dx, rows, n); } \
-    extern "C" __global__ void layer_norm_bwd_params_##S(const T* x, const T* mu, const T* rs, const T* g, T* dg, T* db, u64 rows, u64 n) { layer_norm_bwd_params(x, mu, rs, g, dg, db, rows, n); } \
+    extern "C" __global__ void layer_norm_bwd_params_##S(const T* x, const T* mu, const T* rs, const T* g, T* dg, T* db, u64 rows, u64 n, u64 ch) { layer_norm_bwd_params(x, mu, rs, g, dg, db, rows, n, ch); } \
     extern "C" __global__ void index_select_##S(const T* x, const u64* idx, T* y, u64 o, u64 l, u64 k, u64 i, int pe) { index_select(x, idx, y, o, l, k, i, pe); } \
     extern "C" __global__ void index_add_##S(const T* s, const u64* idx, T* y, u64 o, u64 l, u64 k, u64 i, int pe) { index_add(s, idx, y, o, l, k, i, pe); } \
     extern "C" __global__ void concat_block_##S(const T* s, T* d, u64 o, u64 sr, u64 dr, u64 off) { concat_block(s, d, o, sr, dr, off); } \

@@ -16,10 +16,10 @@
 //! | `unary`, `gelu_backward`  | native (`unary`, `gelu_backward`)                         |
 //! | `binary`                  | native (`binary`, same-shape / bias-row / general broadcast) |
 //! | `matmul`                  | native (cuBLAS `gemm_strided_batched`, f32 and f64)      |
-//! | `reduce`, `arg_reduce`    | native (`reduce`, `arg_reduce`; indices copied back)      |
+//! | `reduce`, `arg_reduce`    | native (`reduce`, chunked `reduce_partial` for long axes; `arg_reduce`, indices copied back) |
 //! | `softmax` (and log)       | native (`softmax_rows`, one block per row)                |
 //! | `layer_norm`              | native (`layer_norm`, one block per row)                  |
-//! | `layer_norm_backward`     | native (`layer_norm_bwd_dx`, `layer_norm_bwd_params`)     |
+//! | `layer_norm_backward`     | native (`layer_norm_bwd_dx`; `layer_norm_bwd_params` in row chunks, then `reduce`) |
 //! | `dropout`                 | native (`dropout`, the CPU's hash bit for bit)            |
 //! | `gather_rows`, `index_select`, `gather` | native (`index_select`)                     |
 //! | `scatter_add_rows`, `scatter_add` | native (`index_add`, atomics)                     |

@@ -3,7 +3,11 @@
 
 use cudarc::driver::PushKernelArg;
 
+use super::reduce::reduce_buf;
 use super::{buf, CudaBackend};
+
+/// Rows per thread in the first pass of the layer-norm parameter gradients.
+const LN_CHUNK: usize = 64;
 use crate::{Element, Tensor};
 
 /// `(rows, n)` of a tensor normalised over its last axis.
@@ -70,6 +74,7 @@ pub(super) fn layer_norm_backward<E: Element>(
     // Zeros: with no rows the parameter gradients are zero, as on the CPU.
     let mut dgamma = b.zeros::<E>(n);
     let mut dbeta = b.zeros::<E>(n);
+    let chunks = rows.div_ceil(LN_CHUNK);
     let (r, n64) = (rows as u64, n as u64);
     if let (Some(cfg), true) = (CudaBackend::rows_grid(rows), n > 0) {
         let f = b.func::<E>("layer_norm_bwd_dx");
@@ -85,19 +90,26 @@ pub(super) fn layer_norm_backward<E: Element>(
         // SAFETY: x, g and dx hold rows * n elements, gamma n, mean and rstd rows.
         b.check("layer_norm_bwd_dx", unsafe { l.launch(cfg) });
     }
-    if let (Some(cfg), true) = (CudaBackend::grid(n), rows > 0) {
+    if let (Some(cfg), true) = (CudaBackend::grid(chunks * n), rows > 0) {
+        let mut dg_part = b.alloc::<E>(chunks * n);
+        let mut db_part = b.alloc::<E>(chunks * n);
+        let ch = LN_CHUNK as u64;
         let f = b.func::<E>("layer_norm_bwd_params");
         let mut l = b.stream.launch_builder(&f);
         l.arg(buf(x))
             .arg(buf(mean))
             .arg(buf(rstd))
             .arg(buf(g))
-            .arg(&mut dgamma)
-            .arg(&mut dbeta)
+            .arg(&mut dg_part)
+            .arg(&mut db_part)
             .arg(&r)
-            .arg(&n64);
-        // SAFETY: as above; dgamma and dbeta hold n elements.
+            .arg(&n64)
+            .arg(&ch);
+        // SAFETY: as above; the partial buffers hold chunks * n elements.
         b.check("layer_norm_bwd_params", unsafe { l.launch(cfg) });
+        // The chunks' partial sums, added in chunk order.
+        dgamma = reduce_buf(b, &dg_part, 1, chunks, n, 0);
+        dbeta = reduce_buf(b, &db_part, 1, chunks, n, 0);
     }
     (
         b.wrap(dx, x.shape()),
