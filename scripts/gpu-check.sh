@@ -27,16 +27,30 @@ ops_rc=${PIPESTATUS[0]}
 set -e
 
 echo "== benchmarks (cuda_vs_cpu)"
+set +e
 cargo bench --features cuda --bench cuda_vs_cpu 2>&1 | tee "$log/bench.txt"
+bench_rc=${PIPESTATUS[0]}
+set -e
 
 echo
 echo "== summary"
 printf '%-48s %s\n' "test" "result"
-grep -E '^test .* \.\.\. ' "$log/tests.txt" | sed -E 's/^test ([^ ]+) \.\.\. .*(ok|FAILED)$/\1 \2/' |
-  while read -r name res; do
-    if grep -q "^test $name \.\.\. .*skipped: no GPU" "$log/tests.txt"; then res="$res (skipped: no GPU)"; fi
-    printf '%-48s %s\n' "$name" "$res"
-  done
+# With --nocapture a test's own lines come between "test NAME ... " and its "ok"/"FAILED".
+awk '
+  function reason(line) { sub(/.*skipped: /, "", line); sub(/ \(.*/, "", line); return line }
+  function done(res) {
+    printf "%-48s %s%s\n", name, res, (skipped && res == "ok" ? " (skipped: " why ")" : "")
+    name = ""
+  }
+  /^test .* \.\.\. / {
+    name = $2; rest = $0; sub(/^test [^ ]+ \.\.\. /, "", rest)
+    skipped = (rest ~ /skipped: /); if (skipped) why = reason(rest)
+    if (rest ~ /^(ok|FAILED)$/) done(rest)
+    next
+  }
+  name != "" && /skipped: / { skipped = 1; why = reason($0) }
+  name != "" && /^(ok|FAILED)$/ { done($0) }
+' "$log/tests.txt"
 grep -E '^test result' "$log/tests.txt" "$log/ops.txt" || true
 echo
 printf '%-52s %s\n' "benchmark" "time (criterion median estimate)"
@@ -53,8 +67,8 @@ awk '
   NF { prev = $0; gsub(/^[ \t]+|[ \t]+$/, "", prev) }
 ' "$log/bench.txt"
 
-if [ "$tests_rc" -ne 0 ] || [ "$ops_rc" -ne 0 ]; then
-  echo "gpu-check: tests FAILED (see $log/)" >&2
+if [ "$tests_rc" -ne 0 ] || [ "$ops_rc" -ne 0 ] || [ "$bench_rc" -ne 0 ]; then
+  echo "gpu-check: FAILED (tests $tests_rc, ops $ops_rc, bench $bench_rc; see $log/)" >&2
   exit 1
 fi
 echo "gpu-check: done (logs in $log/)"
