@@ -87,6 +87,21 @@ impl<E: Element> Tensor<E> {
         Self::from_vec(vec![value], &[])
     }
 
+    /// A tensor of `shape` filled with `value` on the same device as `self` (the
+    /// constructors above make CPU tensors; code that must work on any device, such as a
+    /// gradient seed or optimizer state, starts from an existing tensor instead).
+    pub fn full_like(&self, shape: &[usize], value: E) -> Self {
+        match self.device() {
+            Device::Cpu => Self::full(shape, value),
+            d => backend_for::<E>(d).upload(vec![value; numel(shape)], shape),
+        }
+    }
+
+    /// Zeros of `self`'s shape on `self`'s device.
+    pub fn zeros_like(&self) -> Self {
+        self.full_like(self.shape(), E::zero())
+    }
+
     /// Uniform values on `[lo, hi)` drawn from `rng` (reproducible for a seeded rng).
     pub fn uniform(shape: &[usize], lo: f64, hi: f64, rng: &mut dyn RngCore) -> Self {
         backend_for::<E>(Device::Cpu).random(RandomFill::Uniform(lo, hi), shape, rng)

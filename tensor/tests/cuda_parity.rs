@@ -120,6 +120,10 @@ fn upload_and_download_round_trip() {
     assert_eq!(y.to_device(Device::Cpu).unwrap().to_vec(), x.to_vec());
     let empty = dev(&Tensor::zeros(&[0, 3]), d);
     assert!(empty.to_vec().is_empty());
+    let z = y.zeros_like();
+    assert_eq!((z.device(), z.to_vec()), (d, vec![0.0; 35]));
+    let f = y.full_like(&[3], -1.5);
+    assert_eq!((f.device(), f.to_vec()), (d, vec![-1.5; 3]));
 }
 
 #[test]

@@ -231,3 +231,13 @@ fn cuda_without_a_driver_or_gpu_is_an_error_naming_which() {
         );
     }
 }
+
+#[test]
+fn full_like_and_zeros_like_stay_on_the_device() {
+    let x = Tensor::<f32>::ones(&[2, 3]);
+    let z = x.zeros_like();
+    assert_eq!((z.shape(), z.device()), (&[2usize, 3][..], x.device()));
+    assert_eq!(z.to_vec(), vec![0.0; 6]);
+    let f = x.full_like(&[4], 2.5);
+    assert_eq!((f.shape(), f.to_vec()), (&[4usize][..], vec![2.5; 4]));
+}
