@@ -334,10 +334,21 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
     fails_with(&["run", "--model", "bert4rec"], "bert4rec");
     fails_with(&["run", "--schedule", "four-step"], "four-step");
     fails_with(&["run", "--frobnicate"], "--frobnicate");
+    // Without the `cuda` feature the build is named as the reason; with it (on a machine
+    // without a GPU, as CI's) the driver or the GPU is.
+    #[cfg(not(feature = "cuda"))]
     fails_with(
         &["run", "--dataset", d, "--device", "cuda"],
         "without CUDA support",
     );
+    #[cfg(feature = "cuda")]
+    if mclrec_tensor::Device::cuda(0).is_err() {
+        let expected = match mclrec_tensor::Device::cuda(0) {
+            Err(mclrec_tensor::DeviceError::NoGpu(_)) => "no GPU with ordinal 0",
+            _ => "no CUDA driver could be loaded",
+        };
+        fails_with(&["run", "--dataset", d, "--device", "cuda"], expected);
+    }
     fails_with(
         &[
             "run",

@@ -200,12 +200,28 @@ pub trait Backend<E: Element>: Sync {
 pub fn backend_for<E: Element>(device: Device) -> &'static dyn Backend<E> {
     match device {
         Device::Cpu => &crate::cpu::CpuBackend,
-        // The CUDA backend (issue 7) plugs in here; no CUDA tensor can exist without it.
+        #[cfg(feature = "cuda")]
+        Device::Cuda(i) => crate::cuda::CudaBackend::get(i).unwrap_or_else(|e| {
+            // Only reachable for a device that passed `Device::cuda` and then failed to set
+            // up (out of memory, a broken driver): there is no CPU answer to give instead.
+            panic!("cuda:{i} could not be initialised: {e}")
+        }),
+        // No CUDA tensor can exist in a build without the backend.
+        #[cfg(not(feature = "cuda"))]
         Device::Cuda(_) => unreachable!("CUDA tensors cannot be created without a CUDA backend"),
     }
 }
 
 /// Whether CUDA device `ordinal` can be used by this build.
+#[cfg(not(feature = "cuda"))]
 pub(crate) fn cuda_available(_ordinal: usize) -> Result<(), DeviceError> {
     Err(DeviceError::NoCudaBuild)
+}
+
+/// Whether CUDA device `ordinal` can be used: the driver library loads, initialises, has a
+/// GPU with this ordinal, and the backend sets up on it. Never panics (see
+/// `crate::cuda::available`).
+#[cfg(feature = "cuda")]
+pub(crate) fn cuda_available(ordinal: usize) -> Result<(), DeviceError> {
+    crate::cuda::available(ordinal)
 }

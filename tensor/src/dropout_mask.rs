@@ -45,6 +45,13 @@ impl DropoutMask {
         }
     }
 
+    /// The seed and the drop threshold, which the CUDA kernel's copy of [`draw`] needs to make
+    /// the same keep/drop decisions.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn seed_threshold(&self) -> (u64, u32) {
+        (self.seed, self.threshold)
+    }
+
     /// Whether element `i` (below 2^32) survives.
     #[inline(always)]
     pub fn keep(&self, i: usize) -> bool {

@@ -11,6 +11,20 @@ use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
 use crate::kernels::{self, AdamParams};
 
+/// What a CUDA buffer needs of its element type (`cudarc`'s `DeviceRepr` and
+/// `ValidAsZeroBits`) when the `cuda` feature is on; nothing otherwise. A supertrait of
+/// [`Element`] so that `Tensor<E>` can hold a `CudaSlice<E>` without a bound on every method.
+#[cfg(feature = "cuda")]
+pub trait DeviceElement: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits {}
+#[cfg(feature = "cuda")]
+impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits> DeviceElement for T {}
+
+/// What a CUDA buffer needs of its element type; nothing in a build without `cuda`.
+#[cfg(not(feature = "cuda"))]
+pub trait DeviceElement {}
+#[cfg(not(feature = "cuda"))]
+impl<T> DeviceElement for T {}
+
 /// A floating-point type the tensors can hold (`f32` or `f64`).
 pub trait Element:
     num_traits::Float
@@ -26,6 +40,7 @@ pub trait Element:
     + Display
     + Send
     + Sync
+    + DeviceElement
     + 'static
 {
     /// `"f32"` or `"f64"`, as safetensors and error messages spell it.

@@ -31,6 +31,8 @@ pub mod attention;
 pub mod backend;
 mod contrastive;
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod device;
 pub mod dropout_mask;
 mod element;
@@ -41,7 +43,7 @@ mod tensor;
 pub use backend::{BinaryOp, RandomFill, ReduceOp, UnaryOp};
 pub use cpu::CpuBackend;
 pub use device::{Device, DeviceError};
-pub use element::Element;
+pub use element::{DeviceElement, Element};
 pub use kernels::AdamParams;
 pub use tensor::Tensor;
 

@@ -15,6 +15,9 @@ use crate::{Device, Element};
 pub(crate) enum Storage<E> {
     /// Host memory shared between clones (ops never mutate shared data).
     Cpu(Arc<Vec<E>>),
+    /// Device memory on one GPU, shared between clones like the host `Vec`.
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::CudaStorage<E>),
 }
 
 /// A dense row-major tensor of `f32` (the default) or `f64` on a [`Device`].
@@ -84,6 +87,21 @@ impl<E: Element> Tensor<E> {
         Self::from_vec(vec![value], &[])
     }
 
+    /// A tensor of `shape` filled with `value` on the same device as `self` (the
+    /// constructors above make CPU tensors; code that must work on any device, such as a
+    /// gradient seed or optimizer state, starts from an existing tensor instead).
+    pub fn full_like(&self, shape: &[usize], value: E) -> Self {
+        match self.device() {
+            Device::Cpu => Self::full(shape, value),
+            d => backend_for::<E>(d).upload(vec![value; numel(shape)], shape),
+        }
+    }
+
+    /// Zeros of `self`'s shape on `self`'s device.
+    pub fn zeros_like(&self) -> Self {
+        self.full_like(self.shape(), E::zero())
+    }
+
     /// Uniform values on `[lo, hi)` drawn from `rng` (reproducible for a seeded rng).
     pub fn uniform(shape: &[usize], lo: f64, hi: f64, rng: &mut dyn RngCore) -> Self {
         backend_for::<E>(Device::Cpu).random(RandomFill::Uniform(lo, hi), shape, rng)
@@ -131,6 +149,32 @@ impl<E: Element> Tensor<E> {
     pub fn device(&self) -> Device {
         match &self.storage {
             Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => Device::Cuda(c.ordinal()),
+        }
+    }
+
+    /// A copy of this tensor on `device` (the same tensor, cheaply cloned, when it is already
+    /// there). Moving to CUDA checks the device first, so a missing driver, a missing GPU or a
+    /// build without `cuda` is an error, never a panic.
+    pub fn to_device(&self, device: Device) -> Result<Self, crate::DeviceError> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        if let Device::Cuda(i) = device {
+            crate::backend::cuda_available(i)?;
+        }
+        // Through the host: a CUDA-to-CUDA move between two GPUs is rare enough here.
+        let data = self.to_vec();
+        Ok(backend_for::<E>(device).upload(data, self.shape()))
+    }
+
+    /// A tensor of `shape` around existing storage (the backends' constructor).
+    #[allow(dead_code)] // only the CUDA backend builds tensors this way
+    pub(crate) fn from_storage(storage: Storage<E>, shape: &[usize]) -> Self {
+        Tensor {
+            shape: shape.into(),
+            storage,
         }
     }
 
@@ -151,17 +195,35 @@ impl<E: Element> Tensor<E> {
     /// The host slice of a CPU tensor.
     ///
     /// # Panics
-    /// If the tensor is not on the CPU.
+    /// If the tensor is not on the CPU (CPU code paths only; use [`to_vec`](Self::to_vec) to
+    /// read a device tensor).
     pub fn as_slice(&self) -> &[E] {
         match &self.storage {
             Storage::Cpu(d) => d,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => panic!(
+                "Tensor::as_slice on a tensor of shape {:?} on cuda:{}: host slices exist only \
+                 for CPU tensors (use to_vec() or to_device(Device::Cpu))",
+                self.shape(),
+                c.ordinal()
+            ),
         }
     }
 
     /// The mutable host slice of a CPU tensor, copying the data first if it is shared.
+    ///
+    /// # Panics
+    /// If the tensor is not on the CPU.
     pub fn as_mut_slice(&mut self) -> &mut [E] {
         match &mut self.storage {
             Storage::Cpu(d) => Arc::make_mut(d).as_mut_slice(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => panic!(
+                "Tensor::as_mut_slice on a tensor of shape {:?} on cuda:{}: host slices exist \
+                 only for CPU tensors",
+                self.shape,
+                c.ordinal()
+            ),
         }
     }
 

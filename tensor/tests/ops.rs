@@ -198,10 +198,48 @@ fn mismatched_shapes_name_both() {
 }
 
 #[test]
+#[cfg(not(feature = "cuda"))]
 fn cuda_without_a_cuda_build_is_an_error() {
     let e = mclrec_tensor::Device::parse("cuda").unwrap_err();
     assert!(e.contains("without CUDA support"), "{e}");
     assert!(mclrec_tensor::Device::parse("tpu").is_err());
+    let moved = Tensor::<f32>::zeros(&[2]).to_device(mclrec_tensor::Device::Cuda(0));
+    assert_eq!(
+        moved.err(),
+        Some(mclrec_tensor::DeviceError::NoCudaBuild),
+        "to_device reports the missing build"
+    );
+}
+
+#[test]
+#[cfg(feature = "cuda")]
+fn cuda_without_a_driver_or_gpu_is_an_error_naming_which() {
+    use mclrec_tensor::{Device, DeviceError};
+    // With the backend built, a machine without a driver or a GPU answers with an error that
+    // says which; a GPU machine answers Ok.
+    match Device::cuda(0) {
+        Ok(d) => assert_eq!(d, Device::Cuda(0)),
+        Err(e) => assert!(
+            matches!(e, DeviceError::NoDriver(_) | DeviceError::NoGpu(0)),
+            "{e:?}"
+        ),
+    }
+    if let Err(e) = Device::parse("cuda") {
+        assert!(
+            e.contains("no CUDA driver") || e.contains("no GPU with ordinal 0"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn full_like_and_zeros_like_stay_on_the_device() {
+    let x = Tensor::<f32>::ones(&[2, 3]);
+    let z = x.zeros_like();
+    assert_eq!((z.shape(), z.device()), (&[2usize, 3][..], x.device()));
+    assert_eq!(z.to_vec(), vec![0.0; 6]);
+    let f = x.full_like(&[4], 2.5);
+    assert_eq!((f.shape(), f.to_vec()), (&[4usize][..], vec![2.5; 4]));
 }
 
 #[test]
