@@ -19,6 +19,7 @@
 //! | `reduce`, `arg_reduce`    | native (`reduce`, chunked `reduce_partial` for long axes; `arg_reduce`, indices copied back) |
 //! | `softmax` (and log)       | native (`softmax_rows`, one block per row)                |
 //! | `layer_norm`              | native (`layer_norm`, one block per row)                  |
+//! | `cross_entropy`           | native, composed: `softmax_rows`, a gather of the `n` target probabilities (read back for the loss), a scale and an `index_add` at the targets |
 //! | `layer_norm_backward`     | native (`layer_norm_bwd_dx`; `layer_norm_bwd_params` in row chunks, then `reduce`) |
 //! | `dropout`                 | native (`dropout`, the CPU's hash bit for bit)            |
 //! | `gather_rows`, `index_select`, `gather` | native (`index_select`)                     |
@@ -416,6 +417,9 @@ impl<E: Element> Backend<E> for CudaBackend {
         g: &Tensor<E>,
     ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         normalise::layer_norm_backward(self, x, gamma, mean, rstd, g)
+    }
+    fn cross_entropy(&self, x: &Tensor<E>, targets: &[usize]) -> (f64, Tensor<E>) {
+        normalise::cross_entropy(x, targets)
     }
     fn attention(
         &self,

@@ -117,3 +117,26 @@ pub(super) fn layer_norm_backward<E: Element>(
         b.wrap(dbeta, &[n]),
     )
 }
+
+/// Mean cross-entropy and its gradient `(softmax - onehot) / n`, composed from device ops:
+/// the softmax kernel, a gather of the target probabilities (the only values read back:
+/// `n` scalars for the logged loss), a scale, and a scatter-add of `-1/n` at the targets.
+pub(super) fn cross_entropy<E: Element>(x: &Tensor<E>, targets: &[usize]) -> (f64, Tensor<E>) {
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let flat: Vec<usize> = targets.iter().enumerate().map(|(i, &t)| i * c + t).collect();
+    let p = x.softmax();
+    let picked = |t: &Tensor<E>| t.reshape(&[n * c, 1]).gather_rows(&flat).to_vec();
+    let p_t = picked(&p);
+    // As on the CPU: -ln p_t unless a target's probability underflows, then log-softmax.
+    let total: f64 = if p_t.iter().all(|v| v.as_f64() > 1e-30) {
+        p_t.iter().map(|v| -v.as_f64().ln()).sum()
+    } else {
+        picked(&x.log_softmax()).iter().map(|v| -v.as_f64()).sum()
+    };
+    let inv = E::from_f64(1.0 / n as f64);
+    let fix = x
+        .full_like(&[n, 1], -inv)
+        .scatter_add_rows(&flat, n * c)
+        .reshape(&[n, c]);
+    (total / n as f64, p.mul_scalar(inv).add(&fix))
+}
