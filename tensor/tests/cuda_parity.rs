@@ -312,12 +312,17 @@ fn softmax_log_softmax_and_layer_norm_with_gradients() {
 
 #[test]
 fn cross_entropy_and_its_gradient() {
-    let Some(d) = gpu("cross_entropy") else { return };
+    let Some(d) = gpu("cross_entropy") else {
+        return;
+    };
     let x = randn(&[256, 12101], 55).mul_scalar(2.0);
     let targets: Vec<usize> = (0..256).map(|i| (i * 7919) % 12101).collect();
     let (loss, grad) = x.cross_entropy(&targets);
     let (loss_d, grad_d) = dev(&x, d).cross_entropy(&targets);
-    assert!((loss_d - loss).abs() <= 1e-5 * loss.abs(), "loss {loss_d} vs {loss}");
+    assert!(
+        (loss_d - loss).abs() <= 1e-5 * loss.abs(),
+        "loss {loss_d} vs {loss}"
+    );
     close("cross_entropy grad", &grad_d, &grad);
 }
 

@@ -123,7 +123,11 @@ pub(super) fn layer_norm_backward<E: Element>(
 /// `n` scalars for the logged loss), a scale, and a scatter-add of `-1/n` at the targets.
 pub(super) fn cross_entropy<E: Element>(x: &Tensor<E>, targets: &[usize]) -> (f64, Tensor<E>) {
     let (n, c) = (x.shape()[0], x.shape()[1]);
-    let flat: Vec<usize> = targets.iter().enumerate().map(|(i, &t)| i * c + t).collect();
+    let flat: Vec<usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| i * c + t)
+        .collect();
     let p = x.softmax();
     let picked = |t: &Tensor<E>| t.reshape(&[n * c, 1]).gather_rows(&flat).to_vec();
     let p_t = picked(&p);
