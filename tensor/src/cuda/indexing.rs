@@ -1,7 +1,7 @@
 //! Gathers and their scatter-add adjoints, layout copies (broadcast, permute, narrow,
 //! concat) and per-row top-k.
 
-use cudarc::driver::PushKernelArg;
+use cudarc::driver::{CudaSlice, PushKernelArg};
 
 use super::elementwise::broadcast_strides;
 use super::{buf, CudaBackend};
@@ -22,30 +22,16 @@ fn select<E: Element>(
     per_elem: bool,
     out_shape: &[usize],
 ) -> Tensor<E> {
-    let n = outer * k * inner;
-    let mut y = b.alloc::<E>(n);
-    if let Some(cfg) = CudaBackend::grid(n) {
-        let d_idx = b.upload_idx(idx);
-        let (o, l, k, i, pe) = (
-            outer as u64,
-            len as u64,
-            k as u64,
-            inner as u64,
-            per_elem as i32,
-        );
-        let f = b.func::<E>("index_select");
-        let mut lb = b.stream.launch_builder(&f);
-        lb.arg(buf(x))
-            .arg(&d_idx)
-            .arg(&mut y)
-            .arg(&o)
-            .arg(&l)
-            .arg(&k)
-            .arg(&i)
-            .arg(&pe);
-        // SAFETY: the indices are below len (checked by Tensor's gathers).
-        b.check("index_select", unsafe { lb.launch(cfg) });
-    }
+    let mut y = b.alloc::<E>(outer * k * inner);
+    launch_indexed(
+        b,
+        "index_select",
+        x,
+        idx,
+        &mut y,
+        [outer, len, k, inner],
+        per_elem,
+    );
     b.wrap(y, out_shape)
 }
 
@@ -82,6 +68,37 @@ pub(super) fn gather<E: Element>(
     )
 }
 
+/// Launches `index_select` or `index_add` (same arguments: source, indices, destination,
+/// `outer, len, k, inner`, per-element indices) over the `outer * k * inner` indexed places.
+fn launch_indexed<E: Element>(
+    b: &CudaBackend,
+    kernel: &str,
+    src: &Tensor<E>,
+    idx: &[usize],
+    dst: &mut CudaSlice<E>,
+    [outer, len, k, inner]: [usize; 4],
+    per_elem: bool,
+) {
+    let Some(cfg) = CudaBackend::grid(outer * k * inner) else {
+        return;
+    };
+    let d_idx = b.upload_idx(idx);
+    let dims = [outer, len, k, inner].map(|v| v as u64);
+    let pe = per_elem as i32;
+    let f = b.func::<E>(kernel);
+    let mut lb = b.stream.launch_builder(&f);
+    lb.arg(buf(src))
+        .arg(&d_idx)
+        .arg(dst)
+        .arg(&dims[0])
+        .arg(&dims[1])
+        .arg(&dims[2])
+        .arg(&dims[3])
+        .arg(&pe);
+    // SAFETY: the indices are below len (checked by Tensor's gathers and scatters).
+    b.check(kernel, unsafe { lb.launch(cfg) });
+}
+
 /// The adjoint of [`select`]: a zero tensor of `shape` with `src` added at the indexed
 /// places along `axis` (atomics, since indices repeat; the order of the additions, and so
 /// the last bits of f32 sums, may differ from the CPU's).
@@ -96,29 +113,15 @@ pub(super) fn index_add<E: Element>(
     let (outer, len, inner) = split_at_axis(shape, axis);
     let k = src.shape()[axis];
     let mut out = b.zeros::<E>(numel(shape));
-    let n = outer * k * inner;
-    if let Some(cfg) = CudaBackend::grid(n) {
-        let d_idx = b.upload_idx(idx);
-        let (o, l, k, i, pe) = (
-            outer as u64,
-            len as u64,
-            k as u64,
-            inner as u64,
-            per_elem as i32,
-        );
-        let f = b.func::<E>("index_add");
-        let mut lb = b.stream.launch_builder(&f);
-        lb.arg(buf(src))
-            .arg(&d_idx)
-            .arg(&mut out)
-            .arg(&o)
-            .arg(&l)
-            .arg(&k)
-            .arg(&i)
-            .arg(&pe);
-        // SAFETY: the indices are below len (checked by Tensor's scatters).
-        b.check("index_add", unsafe { lb.launch(cfg) });
-    }
+    launch_indexed(
+        b,
+        "index_add",
+        src,
+        idx,
+        &mut out,
+        [outer, len, k, inner],
+        per_elem,
+    );
     b.wrap(out, shape)
 }
 
