@@ -1,7 +1,9 @@
 //! CPU against CUDA at the model's shapes (batch 256, 50 positions folded into 12,800 rows,
 //! hidden 64, 12,101 items): the matrix products of a training step, the score softmax and
-//! the Adam update of the item table. Criterion's "elem/s" counts floating-point
-//! operations for the products (2 m k n) and elements for the others.
+//! the Adam update of the item table (criterion's "elem/s" counts floating-point
+//! operations for the products, 2 m k n, and elements for the others); then one whole
+//! MCLRec three-step batch of Beauty at batch 256 (a median-length batch of the real
+//! epoch) and full-ranking evaluation of all 22,363 Beauty users (test split).
 //!
 //! Needs `--features cuda`; without a usable GPU the CUDA cases are skipped with a line
 //! saying why, and the CPU cases still run. CUDA timings wait for the stream after each
@@ -9,8 +11,13 @@
 //! outside the timed loop, as in training where tensors stay on the device.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mclrec_tensor::cuda::CudaBackend;
-use mclrec_tensor::{AdamParams, ChaCha8Rng, Device, Tensor};
+use mclrec::tensor::{AdamParams, ChaCha8Rng, Device, Tensor};
+use mclrec::trainer::run::{build_model, epoch_rng};
+use mclrec::trainer::train_step::{make_batch, Learner};
+use mclrec::trainer::{
+    eval_cases, evaluate, train_samples, Dataset, EvalOptions, LengthBucketSampler, Split,
+    TrainConfig,
+};
 use rand::SeedableRng;
 
 /// The devices to compare: the CPU, and cuda:0 when it can be had.
@@ -21,15 +28,6 @@ fn devices() -> Vec<Device> {
         Err(e) => println!("cuda_vs_cpu: CUDA cases skipped: no GPU ({e})"),
     }
     d
-}
-
-/// Waits for the device's queued work (nothing to wait for on the CPU).
-fn sync(d: Device) {
-    if let Device::Cuda(i) = d {
-        CudaBackend::get(i)
-            .and_then(|b| b.synchronize())
-            .expect("synchronize");
-    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -75,7 +73,7 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(name, d), |bch| {
                 bch.iter(|| {
                     let c = a.matmul_t(&b, ta, tb);
-                    sync(d);
+                    d.synchronize();
                     c
                 })
             });
@@ -92,7 +90,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("log_softmax 256x12101", d), |bch| {
             bch.iter(|| {
                 let y = s.log_softmax();
-                sync(d);
+                d.synchronize();
                 y
             })
         });
@@ -114,12 +112,56 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("adam 12101x64", d), |bch| {
             bch.iter(|| {
                 p.adam_step(&g, &mut m, &mut v, &hp);
-                sync(d);
+                d.synchronize();
             })
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn beauty() -> Dataset {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/amazon-beauty.txt");
+    let text = std::fs::read_to_string(path).expect("data/amazon-beauty.txt");
+    Dataset::from_text(&text, "amazon-beauty.txt").expect("valid dataset")
+}
+
+/// One three-step batch and the all-user evaluation, on each device, with the same
+/// initial model (built on the CPU, then moved as `mclrec-cli run --device` does).
+fn bench_training(c: &mut Criterion) {
+    let data = beauty();
+    let config = TrainConfig::paper_beauty("beauty");
+    let samples = train_samples(&data, config.max_len);
+    let sampler = LengthBucketSampler::new(
+        samples.iter().map(|s| s.input.len()).collect(),
+        config.batch_size,
+    );
+    let mut rng = epoch_rng(config.seed, 1);
+    let mut order = sampler.epoch(&mut rng);
+    order.sort_by_key(|b| b.iter().map(|&i| samples[i].input.len()).max());
+    let idx = order[order.len() / 2].clone();
+    let (batch, targets, views) = make_batch(&samples, &idx, true, &mut rng);
+    let views = views.expect("views");
+    let cases = eval_cases(&data, Split::Test, config.max_len);
+    let mut group = c.benchmark_group("training");
+    group.sample_size(10);
+    for d in devices() {
+        let mut learner = Learner::new(build_model(&config, &data), &config);
+        learner.to_device(d).expect("device checked by devices()");
+        group.bench_function(BenchmarkId::new("three_step_batch 256", d), |b| {
+            b.iter(|| {
+                let mut r = ChaCha8Rng::seed_from_u64(3);
+                let l = learner.train_batch(&batch, &targets, Some(&views), &mut r);
+                d.synchronize();
+                l
+            })
+        });
+        let m = &learner.model;
+        group.bench_function(BenchmarkId::new("evaluate_all_users", d), |b| {
+            b.iter(|| evaluate(&m.encoder, &m.store, &cases, &EvalOptions::default()).metrics)
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_training);
 criterion_main!(benches);

@@ -1,6 +1,6 @@
 //! Parameters live outside the tape, in a [`ParamStore`], grouped for separate optimisers.
 
-use mclrec_tensor::{Element, Tensor};
+use mclrec_tensor::{Device, DeviceError, Element, Tensor};
 
 /// The index of a parameter in its [`ParamStore`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -115,6 +115,25 @@ impl<E: Element> ParamStore<E> {
     /// The number of scalar weights.
     pub fn numel(&self) -> usize {
         self.params.iter().map(|p| p.value.numel()).sum()
+    }
+
+    /// Moves every value (and gradient) to `device`, e.g. a model built on the CPU to the
+    /// GPU that will train it.
+    pub fn to_device(&mut self, device: Device) -> Result<(), DeviceError> {
+        for p in &mut self.params {
+            p.value = p.value.to_device(device)?;
+            if let Some(g) = p.grad.take() {
+                p.grad = Some(g.to_device(device)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The device of the values (the CPU for an empty store).
+    pub fn device(&self) -> Device {
+        self.params
+            .first()
+            .map_or(Device::Cpu, |p| p.value.device())
     }
 
     /// `grad += g` for parameter `id`.

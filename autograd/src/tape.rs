@@ -225,7 +225,7 @@ impl<'t, E: Element> Var<'t, E> {
             nodes: &nodes,
         };
         sink.grads.resize_with(self.id + 1, || None);
-        sink.grads[self.id] = Some(Tensor::ones(seed.shape()));
+        sink.grads[self.id] = Some(seed.full_like(seed.shape(), E::one()));
         // Reverse execution order is a valid topological order of a Wengert list.
         for i in (0..=self.id).rev() {
             if let Some(bw) = &nodes[i].backward {

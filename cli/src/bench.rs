@@ -23,6 +23,9 @@ pub struct BenchArgs {
     /// Untimed warm-up batches.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -58,16 +61,18 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         dataset: Some(args.dataset.clone()),
         model: Some(args.model),
         schedule: Some(args.schedule),
+        device: Some(args.device.clone()),
         ..Default::default()
     };
     let (config, _) = train.resolve(None)?;
-    let r = mclrec_trainer::bench::bench(&config, &data, args.warmup, args.batches);
+    let r = mclrec_trainer::bench::bench(&config, &data, args.warmup, args.batches)?;
     let threads = rayon::current_num_threads();
     if args.json {
         println!(
             "{}",
             json!({
                 "model": format!("{:?}", config.model).to_lowercase(), "threads": threads,
+                "device": config.device,
                 "batches": args.batches, "s_per_batch_median": r.median_batch_s,
                 "samples_per_s": r.samples_per_s, "s_per_epoch": r.s_per_epoch,
                 "gflops": r.gflops, "peak_rss_mb": peak_rss_mb(),
@@ -75,8 +80,8 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         );
     } else {
         println!(
-            "{:?} on {} with {threads} threads, {} batches after {} warm-up",
-            config.model, data.name, args.batches, args.warmup
+            "{:?} on {} ({}, {threads} threads), {} batches after {} warm-up",
+            config.model, data.name, config.device, args.batches, args.warmup
         );
         println!("  median s/batch   {:.4}", r.median_batch_s);
         println!("  samples/s        {:.0}", r.samples_per_s);

@@ -249,16 +249,9 @@ impl TrainArgs {
             dataset,
         };
         config.validate()?;
-        let device = mclrec_tensor::Device::parse(&config.device)
+        // Checked here so that a bad device fails before anything is written.
+        mclrec_tensor::Device::parse(&config.device)
             .map_err(|e| format!("--device {}: {e}", config.device))?;
-        if device != mclrec_tensor::Device::Cpu {
-            // The CUDA backend exists but the trainer does not move its tensors yet: say so
-            // rather than let a GPU run look like one.
-            eprintln!(
-                "note: {device} is usable, but training does not run on CUDA yet; \
-                 this run computes on the CPU"
-            );
-        }
         let default_out = || {
             let stem = Path::new(&config.dataset)
                 .file_stem()

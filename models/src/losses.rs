@@ -29,8 +29,9 @@ fn partners(n: usize) -> Vec<usize> {
         .collect()
 }
 
-/// A `[2n, 2n]` mask with 1 on the diagonal (and, with `partner`, at each row's partner).
-fn mask<E: Element>(n: usize, partner: bool) -> Tensor<E> {
+/// A `[2n, 2n]` mask with 1 on the diagonal (and, with `partner`, at each row's partner),
+/// on the device of `s`.
+fn mask<E: Element>(s: &Var<'_, E>, n: usize, partner: bool) -> Tensor<E> {
     let m = 2 * n;
     let mut v = vec![E::zero(); m * m];
     for (r, p) in partners(n).into_iter().enumerate() {
@@ -39,7 +40,7 @@ fn mask<E: Element>(n: usize, partner: bool) -> Tensor<E> {
             v[r * m + p] = E::one();
         }
     }
-    Tensor::from_vec(v, &[m, m])
+    s.value().from_vec_like(v, &[m, m])
 }
 
 /// `z = [a; b]`, `S = z z^T` (dot product, temperature 1).
@@ -66,7 +67,7 @@ pub fn info_nce<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
 /// [`info_nce`] from the pair's similarity matrix `S` (`[2n, 2n]`).
 fn info_nce_of<E: Element>(s: Var<'_, E>) -> Var<'_, E> {
     let n = s.shape()[0] / 2;
-    s.masked_fill(&mask(n, false), E::neg_infinity())
+    s.masked_fill(&mask(&s, n, false), E::neg_infinity())
         .cross_entropy(&partners(n))
 }
 
@@ -84,7 +85,7 @@ pub fn regulariser_term<'t, E: Element>(a: Var<'t, E>, b: Var<'t, E>) -> Var<'t,
 fn regulariser_of<E: Element>(s: Var<'_, E>) -> Var<'_, E> {
     let m2 = s.shape()[0];
     let n = m2 / 2;
-    let not_neg = mask::<E>(n, true);
+    let not_neg = mask(&s, n, true);
     let pos = s.gather(1, &partners(n), &[m2, 1]); // [2n, 1]
     let hardest = s
         .masked_fill(&not_neg, E::neg_infinity())

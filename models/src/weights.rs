@@ -189,7 +189,11 @@ pub fn load_bytes_into<E: Element>(
             ));
             continue;
         }
-        store.get_mut(id).value = decode(&view)?;
+        // Onto the device the parameter already lives on.
+        let device = store.value(id).device();
+        store.get_mut(id).value = decode::<E>(&view)?
+            .to_device(device)
+            .map_err(|e| WeightsError(format!("{label}: `{name}`: {e}")))?;
     }
     for (id, p) in store.iter() {
         if !seen[id.0] {

@@ -183,6 +183,8 @@ pub trait Backend<E: Element>: Sync {
     fn masked_fill(&self, x: &Tensor<E>, mask: &Tensor<E>, value: E) -> Tensor<E>;
     /// The `k` largest entries of each row (last axis), in descending order, with indices.
     fn topk_rows(&self, x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>);
+    /// For each row `r` (last axis) of `x`, how many entries exceed `x[r, cols[r]]`.
+    fn count_greater(&self, x: &Tensor<E>, cols: &[usize]) -> Vec<usize>;
     /// A random tensor drawn from `rng` in row-major order.
     fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E>;
     /// One Adam step on `p` with moments `m`, `v`, in place.

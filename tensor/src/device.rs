@@ -56,6 +56,21 @@ impl Device {
         }
     }
 
+    /// Waits until the work queued on the device has finished: a no-op on the CPU, whose
+    /// ops return when done; a GPU's ops return as soon as their kernels are queued, so
+    /// timing code calls this before it reads the clock.
+    ///
+    /// # Panics
+    /// If the GPU reports an error from the queued work.
+    pub fn synchronize(&self) {
+        #[cfg(feature = "cuda")]
+        if let Device::Cuda(i) = *self {
+            crate::cuda::CudaBackend::get(i)
+                .and_then(|b| b.synchronize())
+                .unwrap_or_else(|e| panic!("cuda:{i}: {e}"));
+        }
+    }
+
     /// The CUDA device `ordinal`, or why it cannot be had.
     pub fn cuda(ordinal: usize) -> Result<Device, DeviceError> {
         crate::backend::cuda_available(ordinal).map(|_| Device::Cuda(ordinal))

@@ -97,6 +97,25 @@ impl<E: Element> Tensor<E> {
         }
     }
 
+    /// A tensor of `shape` holding `data` (row-major) on the same device as `self`.
+    ///
+    /// # Panics
+    /// If `data.len()` is not the product of `shape`.
+    pub fn from_vec_like(&self, data: Vec<E>, shape: &[usize]) -> Self {
+        match self.device() {
+            Device::Cpu => Self::from_vec(data, shape),
+            d => {
+                assert_eq!(
+                    data.len(),
+                    numel(shape),
+                    "{} values for shape {shape:?}",
+                    data.len()
+                );
+                backend_for::<E>(d).upload(data, shape)
+            }
+        }
+    }
+
     /// Zeros of `self`'s shape on `self`'s device.
     pub fn zeros_like(&self) -> Self {
         self.full_like(self.shape(), E::zero())
@@ -668,6 +687,34 @@ impl<E: Element> Tensor<E> {
         let n = *self.shape().last().expect("topk of a scalar");
         assert!(k <= n, "topk_rows: k = {k} > row length {n}");
         self.backend().topk_rows(self, k)
+    }
+
+    /// For each row `r` (last axis), how many of its entries are strictly greater than its
+    /// entry at column `cols[r]`: the rank of that column minus one, found without sorting.
+    /// Full-ranking evaluation calls this on a `users x items` score block, so only one
+    /// count per user leaves the device.
+    ///
+    /// ```
+    /// use mclrec_tensor::Tensor;
+    /// let scores = Tensor::<f32>::from_f64s(&[0.1, 0.9, 0.5, 0.7, 0.2, 0.3], &[2, 3]);
+    /// assert_eq!(scores.count_greater(&[2, 0]), vec![1, 0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `cols` does not hold one index per row, or an index is out of range.
+    pub fn count_greater(&self, cols: &[usize]) -> Vec<usize> {
+        let n = *self.shape().last().expect("count_greater of a scalar");
+        let rows = self.numel().checked_div(n).unwrap_or(0);
+        assert_eq!(
+            cols.len(),
+            rows,
+            "count_greater: {} columns for {rows} rows",
+            cols.len()
+        );
+        if let Some(c) = cols.iter().find(|&&c| c >= n) {
+            panic!("count_greater: column {c} out of range for rows of {n}");
+        }
+        self.backend().count_greater(self, cols)
     }
 
     // ---------------------------------------------------------------- layout

@@ -96,6 +96,7 @@ fn kernels_compile_with_nvrtc_when_it_is_installed() {
             "unary_f32",
             "adam_f64",
             "topk_rows_f32",
+            "count_greater_f32",
             "index_add_f64",
             "attention_fwd_f32",
             "attention_bwd_f64",
@@ -420,6 +421,18 @@ fn top_k_per_row_matches_with_ties() {
     let ((gv, gi), (cv, ci)) = (dev(&x, d).topk_rows(20), x.topk_rows(20));
     close("topk values", &gv, &cv);
     assert_eq!(gi, ci, "topk indices");
+}
+
+#[test]
+fn count_greater_matches_with_ties() {
+    let Some(d) = gpu("count_greater") else {
+        return;
+    };
+    let mut x = randn(&[300, 12101], 81);
+    // A tie with the target column must not count.
+    x.as_mut_slice()[3] = x.as_slice()[7];
+    let cols: Vec<usize> = (0..300).map(|r| (r * 977 + 7) % 12101).collect();
+    assert_eq!(dev(&x, d).count_greater(&cols), x.count_greater(&cols));
 }
 
 #[test]

@@ -77,6 +77,24 @@ proptest! {
     }
 
     #[test]
+    fn count_greater_is_the_position_in_a_full_sort(rows in 1usize..5, n in 1usize..60, seed in 0u64..100) {
+        // Rounded to one decimal so that rows hold ties, which must not count.
+        let x = Tensor::<f64>::from_f64s(
+            &rand_t(&[rows, n], seed).to_vec().iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
+            &[rows, n],
+        );
+        let cols: Vec<usize> = (0..rows).map(|r| (r * 7 + seed as usize) % n).collect();
+        let xv = x.to_vec();
+        let got = x.count_greater(&cols);
+        for r in 0..rows {
+            let mut row = xv[r * n..(r + 1) * n].to_vec();
+            row.sort_by(|a, b| b.partial_cmp(a).unwrap());
+            let first_equal = row.iter().position(|&v| v == xv[r * n + cols[r]]).unwrap();
+            prop_assert_eq!(got[r], first_equal);
+        }
+    }
+
+    #[test]
     fn gather_and_scatter_add_are_adjoint(s in proptest::collection::vec(1usize..5, 1..4), a in 0usize..3, kk in 1usize..4, seed in 0u64..100) {
         // <gather(x), y> = <x, scatter_add(y)> for any x, y: the backward is the true adjoint.
         let axis = a % s.len();

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use mclrec_models::{SasRecConfig, SeqBatch};
+use mclrec_tensor::Device;
 
 use crate::config::{ModelKind, Schedule, TrainConfig};
 use crate::run::{build_model, epoch_rng};
@@ -99,25 +100,34 @@ fn stratified(
 
 /// Times `batches` training batches (spread over the lengths of an epoch's real batch
 /// stream) after `warmup` batches; the epoch is projected from the total time, so long and
-/// short batches count as often as they occur.
-pub fn bench(config: &TrainConfig, data: &Dataset, warmup: usize, batches: usize) -> BenchReport {
+/// short batches count as often as they occur. Runs on `config.device`; an unusable device
+/// is an error.
+pub fn bench(
+    config: &TrainConfig,
+    data: &Dataset,
+    warmup: usize,
+    batches: usize,
+) -> Result<BenchReport, String> {
+    let device = Device::parse(&config.device)?;
     // On a pool thread, every parallel op's first half runs on the calling thread instead
     // of waking a worker and sleeping until it is done.
-    rayon::scope(|_| bench_on_pool(config, data, warmup, batches))
+    rayon::scope(|_| bench_on_pool(config, data, device, warmup, batches))
 }
 
 fn bench_on_pool(
     config: &TrainConfig,
     data: &Dataset,
+    device: Device,
     warmup: usize,
     batches: usize,
-) -> BenchReport {
+) -> Result<BenchReport, String> {
     let samples = train_samples(data, config.max_len);
     let sampler = LengthBucketSampler::new(
         samples.iter().map(|s| s.input.len()).collect(),
         config.batch_size,
     );
     let mut learner = Learner::new(build_model(config, data), config);
+    learner.to_device(device).map_err(|e| e.to_string())?;
     let enc_config = learner.model.encoder.config.clone();
     let mut rng = epoch_rng(config.seed, 1);
     let order = sampler.epoch(&mut rng);
@@ -129,6 +139,7 @@ fn bench_on_pool(
         let t0 = Instant::now();
         let (batch, targets, views) = make_batch(&samples, idx, config.needs_views(), &mut rng);
         let _ = learner.train_batch(&batch, &targets, views.as_ref(), &mut rng);
+        device.synchronize();
         let dt = t0.elapsed().as_secs_f64();
         if i >= warmup {
             times.push(dt);
@@ -140,12 +151,12 @@ fn bench_on_pool(
     sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let total: f64 = times.iter().sum();
     let samples_per_s = timed_samples as f64 / total;
-    BenchReport {
+    Ok(BenchReport {
         median_batch_s: sorted[sorted.len() / 2],
         samples_per_s,
         s_per_epoch: samples.len() as f64 / samples_per_s,
         gflops: flops / total / 1e9,
         batches_per_epoch: sampler.batches_per_epoch(),
         batch_seconds: times,
-    }
+    })
 }

@@ -100,6 +100,11 @@ pub fn load(
                 st.tensor(&format!("{key}.{s}"))
                     .map_err(|e| format!("{label}: `{key}.{s}`: {e}"))
                     .and_then(|v| decode::<f32>(&v).map_err(|e| e.to_string()))
+                    // Beside the parameter, on its device.
+                    .and_then(|t| {
+                        t.to_device(p.value.device())
+                            .map_err(|e| format!("{label}: `{key}.{s}`: {e}"))
+                    })
             };
             let step = step
                 .parse()

@@ -9,11 +9,14 @@
 
 use mclrec_autograd::{ParamStore, Tape};
 use mclrec_models::{Bound, SasRecEncoder, SeqBatch};
-use mclrec_tensor::{Element, Tensor};
+use mclrec_tensor::{Device, Element, Tensor};
 use rayon::prelude::*;
 
 use crate::split::EvalCase;
 use crate::Metrics;
+
+/// The smallest chunk of users scored at once on a GPU.
+const GPU_MIN_CHUNK: usize = 4096;
 
 /// How to evaluate.
 #[derive(Clone, Debug)]
@@ -75,35 +78,39 @@ pub fn evaluate<E: Element>(
     let n_items = items.shape()[0];
     let mut order: Vec<usize> = (0..cases.len()).collect();
     order.sort_by_key(|&i| cases[i].input.len());
-    let chunk = opts.chunk.max(1);
+    // A GPU needs blocks large enough to fill it; each user's numbers do not depend on
+    // the chunk, so this changes nothing but the speed.
+    let chunk = match store.device() {
+        Device::Cpu => opts.chunk.max(1),
+        _ => opts.chunk.max(GPU_MIN_CHUNK),
+    };
     let ranked: Vec<Vec<(usize, usize)>> = order
         .par_chunks(chunk)
         .map(|idx| {
             let inputs: Vec<&[usize]> = idx.iter().map(|&i| cases[i].input.as_slice()).collect();
             let h = represent(encoder, store, &inputs);
             let scores = h.matmul_t(&items, false, true);
-            let s = scores.as_slice();
-            idx.iter()
-                .enumerate()
-                .map(|(r, &i)| {
+            let targets: Vec<usize> = idx.iter().map(|&i| cases[i].target - 1).collect();
+            // Counted where the scores are: one number per user comes back from a GPU.
+            let mut greater = scores.count_greater(&targets);
+            if opts.mask_history {
+                let s = scores.to_vec();
+                for (r, &i) in idx.iter().enumerate() {
                     let row = &s[r * n_items..(r + 1) * n_items];
                     let c = &cases[i];
                     let target = row[c.target - 1];
-                    let mut greater = row.iter().filter(|&&v| v > target).count();
-                    if opts.mask_history {
-                        let mut hist: Vec<usize> = c
-                            .input
-                            .iter()
-                            .copied()
-                            .filter(|&j| j != 0 && j != c.target)
-                            .collect();
-                        hist.sort_unstable();
-                        hist.dedup();
-                        greater -= hist.iter().filter(|&&j| row[j - 1] > target).count();
-                    }
-                    (i, greater + 1)
-                })
-                .collect()
+                    let mut hist: Vec<usize> = c
+                        .input
+                        .iter()
+                        .copied()
+                        .filter(|&j| j != 0 && j != c.target)
+                        .collect();
+                    hist.sort_unstable();
+                    hist.dedup();
+                    greater[r] -= hist.iter().filter(|&&j| row[j - 1] > target).count();
+                }
+            }
+            idx.iter().zip(greater).map(|(&i, g)| (i, g + 1)).collect()
         })
         .collect();
     let mut ranks = vec![0; cases.len()];
@@ -125,7 +132,11 @@ pub fn recommend<E: Element>(
 ) -> Vec<Vec<(usize, E)>> {
     let items = item_matrix(encoder, store);
     let n_items = items.shape()[0];
-    let mut scores = represent(encoder, store, inputs).matmul_t(&items, false, true);
+    // A few users: their scores are marked on the host.
+    let mut scores = represent(encoder, store, inputs)
+        .matmul_t(&items, false, true)
+        .to_device(Device::Cpu)
+        .expect("the CPU is always available");
     let s = scores.as_mut_slice();
     for (r, ex) in exclude.iter().enumerate() {
         for &j in ex.iter().filter(|&&j| j >= 1 && j <= n_items) {

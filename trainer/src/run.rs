@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use mclrec_models::{Mclrec, SasRecConfig};
-use mclrec_tensor::ChaCha8Rng;
+use mclrec_tensor::{ChaCha8Rng, Device};
 use rand::SeedableRng;
 use serde_json::json;
 
@@ -146,6 +146,8 @@ pub fn run(
     obs: &mut dyn RunObserver,
 ) -> Result<RunResult, RunError> {
     config.validate().map_err(RunError::Invalid)?;
+    let device = Device::parse(&config.device)
+        .map_err(|e| RunError::Invalid(format!("device {}: {e}", config.device)))?;
     std::fs::create_dir_all(out).map_err(io(out))?;
     let config_toml = toml::to_string(config).expect("serialisable");
     let (last_path, best_path) = (out.join("last.safetensors"), out.join("best.safetensors"));
@@ -202,6 +204,11 @@ pub fn run(
         std::fs::write(&metrics_path, "").map_err(io(&metrics_path))?;
     }
     std::fs::write(out.join("config.toml"), &config_toml).map_err(io(out))?;
+    // Built (or resumed) on the CPU, then moved: only batch indices go to the device per
+    // step, and only logged scalars and evaluation counts come back.
+    learner
+        .to_device(device)
+        .map_err(|e| RunError::Invalid(format!("device {device}: {e}")))?;
 
     let samples = train_samples(data, config.max_len);
     if samples.is_empty() {

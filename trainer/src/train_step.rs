@@ -4,6 +4,7 @@
 use mclrec_autograd::{Adam, Optimizer, Tape};
 use mclrec_models::losses::{rec_loss, MclrecLosses};
 use mclrec_models::{Bound, Mclrec, SeqBatch};
+use mclrec_tensor::{Device, DeviceError};
 use rand::RngCore;
 
 use crate::augment::two_views;
@@ -83,6 +84,14 @@ impl Learner {
             augmenter_opt,
             config: config.clone(),
         }
+    }
+
+    /// Moves the parameters and the optimisers' moments to `device` (a learner is built on
+    /// the CPU; a resumed one is loaded there first).
+    pub fn to_device(&mut self, device: Device) -> Result<(), DeviceError> {
+        self.model.store.to_device(device)?;
+        self.encoder_opt.to_device(device)?;
+        self.augmenter_opt.to_device(device)
     }
 
     /// Runs the schedule on one batch. `views` are drawn once per batch and shared by its

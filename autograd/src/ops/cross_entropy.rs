@@ -38,7 +38,7 @@ impl<'t, E: Element> Var<'t, E> {
     /// If the shapes disagree or a target is out of range.
     pub fn cross_entropy(self, targets: &[usize]) -> Var<'t, E> {
         let (loss, grad) = self.value().cross_entropy(targets);
-        let loss = Tensor::scalar(E::from_f64(loss));
+        let loss = grad.full_like(&[], E::from_f64(loss));
         self.tape.record(loss, &[self], || {
             Box::new(CrossEntropyBackward {
                 x: self.node(),

@@ -10,21 +10,23 @@ use crate::{Backward, GradSink, NodeId, Var};
 
 struct EmbeddingBackward {
     table: NodeId,
+    /// The looked-up rows, except lookups of the padding row, which pass no gradient.
     idx: Vec<usize>,
+    /// Where those lookups sit among all of them, when some were dropped.
+    kept: Option<Vec<usize>>,
     rows: usize,
-    padding_idx: Option<usize>,
 }
 
 impl<E: Element> Backward<E> for EmbeddingBackward {
     fn backward(&self, g: &Tensor<E>, grads: &mut GradSink<'_, E>) {
         let d = g.shape()[g.rank() - 1];
-        let g2 = g.reshape(&[self.idx.len(), d]);
-        let mut gt = g2.scatter_add_rows(&self.idx, self.rows);
-        if let Some(p) = self.padding_idx {
-            gt.as_mut_slice()[p * d..(p + 1) * d]
-                .iter_mut()
-                .for_each(|v| *v = E::zero());
-        }
+        let g2 = g.reshape(&[g.numel() / d, d]);
+        // Dropping the padding lookups before the scatter (rather than zeroing the padding
+        // row after it) keeps the whole pass on the tensor's device.
+        let gt = match &self.kept {
+            None => g2.scatter_add_rows(&self.idx, self.rows),
+            Some(pos) => g2.gather_rows(pos).scatter_add_rows(&self.idx, self.rows),
+        };
         grads.add(self.table, gt);
     }
 }
@@ -43,13 +45,19 @@ impl<'t, E: Element> Var<'t, E> {
         let mut shape = index_shape.to_vec();
         shape.push(d);
         let y = table.gather_rows(idx).reshape(&shape);
-        let idx = idx.to_vec();
         self.tape.record(y, &[self], || {
+            let (idx, kept) = match padding_idx {
+                Some(p) if idx.contains(&p) => {
+                    let pos: Vec<usize> = (0..idx.len()).filter(|&i| idx[i] != p).collect();
+                    (pos.iter().map(|&i| idx[i]).collect(), Some(pos))
+                }
+                _ => (idx.to_vec(), None),
+            };
             Box::new(EmbeddingBackward {
                 table: self.node(),
                 idx,
+                kept,
                 rows,
-                padding_idx,
             })
         })
     }

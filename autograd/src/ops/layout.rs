@@ -62,7 +62,10 @@ impl<E: Element> Backward<E> for NarrowBackward {
         before[self.axis] = self.start;
         let mut after = self.shape.clone();
         after[self.axis] = self.shape[self.axis] - self.start - len;
-        let (zb, za) = (Tensor::zeros(&before), Tensor::zeros(&after));
+        let (zb, za) = (
+            g.full_like(&before, E::zero()),
+            g.full_like(&after, E::zero()),
+        );
         grads.add(self.x, Tensor::concat(&[&zb, g, &za], self.axis));
     }
 }

@@ -2,7 +2,7 @@
 //! bias-corrected moments, `eps` added after the square root. The update itself is one
 //! fused kernel per parameter ([`Tensor::adam_step`], AVX2 for `f32`).
 
-use mclrec_tensor::{AdamParams, Element, Tensor};
+use mclrec_tensor::{AdamParams, Device, DeviceError, Element, Tensor};
 
 use super::Optimizer;
 use crate::params::{GroupId, ParamId, ParamStore};
@@ -55,6 +55,15 @@ impl<E: Element> Adam<E> {
     pub fn set_state(&mut self, state: Vec<(ParamId, AdamState<E>)>) {
         self.state = state;
     }
+
+    /// Moves the moments to `device` (where the parameters are about to go).
+    pub fn to_device(&mut self, device: Device) -> Result<(), DeviceError> {
+        for (_, s) in &mut self.state {
+            s.m = s.m.to_device(device)?;
+            s.v = s.v.to_device(device)?;
+        }
+        Ok(())
+    }
 }
 
 impl<E: Element> Optimizer<E> for Adam<E> {
@@ -70,12 +79,12 @@ impl<E: Element> Optimizer<E> for Adam<E> {
             let pos = match self.state.iter().position(|(p, _)| *p == id) {
                 Some(i) => i,
                 None => {
-                    let shape = grad.shape();
+                    // On the parameter's device.
                     self.state.push((
                         id,
                         AdamState {
-                            m: Tensor::zeros(shape),
-                            v: Tensor::zeros(shape),
+                            m: grad.zeros_like(),
+                            v: grad.zeros_like(),
                             step: 0,
                         },
                     ));

@@ -99,6 +99,18 @@ impl<E: Element> Ord for Entry<E> {
     }
 }
 
+pub(super) fn count_greater<E: Element>(x: &Tensor<E>, cols: &[usize]) -> Vec<usize> {
+    let n = *x.shape().last().unwrap();
+    x.as_slice()
+        .par_chunks(n)
+        .zip(cols.par_iter())
+        .map(|(row, &c)| {
+            let t = row[c];
+            row.iter().filter(|&&v| v > t).count()
+        })
+        .collect()
+}
+
 /// The top `k` of one row, best first, into `vals` / `idx` (a size-k heap, O(n log k)).
 pub(crate) fn topk_row<E: Element>(row: &[E], k: usize, vals: &mut [E], idx: &mut [usize]) {
     let mut heap: BinaryHeap<Entry<E>> = BinaryHeap::with_capacity(k + 1);

@@ -157,6 +157,9 @@ impl<E: Element> Backend<E> for CpuBackend {
     fn topk_rows(&self, x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
         indexing::topk_rows(x, k)
     }
+    fn count_greater(&self, x: &Tensor<E>, cols: &[usize]) -> Vec<usize> {
+        indexing::count_greater(x, cols)
+    }
     fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E> {
         random::random(fill, shape, rng)
     }

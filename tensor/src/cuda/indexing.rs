@@ -246,3 +246,24 @@ pub(super) fn topk_rows<E: Element>(
     let idx = b.download_idx(&idx, rows * k);
     (b.wrap(vals, &shape), idx)
 }
+
+pub(super) fn count_greater<E: Element>(
+    b: &CudaBackend,
+    x: &Tensor<E>,
+    cols: &[usize],
+) -> Vec<usize> {
+    let n = *x.shape().last().expect("count over the last axis");
+    let rows = cols.len();
+    let mut counts = b.zeros::<u64>(rows);
+    if let Some(cfg) = CudaBackend::rows_grid(rows) {
+        let c = b.upload_idx(cols);
+        let (r, n) = (rows as u64, n as u64);
+        let f = b.func::<E>("count_greater");
+        let mut lb = b.stream.launch_builder(&f);
+        lb.arg(buf(x)).arg(&c).arg(&mut counts).arg(&r).arg(&n);
+        // SAFETY: x holds rows * n elements, c and counts one per row, every c[r] < n
+        // (checked by Tensor::count_greater).
+        b.check("count_greater", unsafe { lb.launch(cfg) });
+    }
+    b.download_idx(&counts, rows)
+}

@@ -390,6 +390,26 @@ __device__ void concat_block(const T* src, T* dst, u64 outer, u64 src_row, u64 d
 // Per-row top k, one block per row: k rounds of a block-wide arg-max over the entries that
 // come after the previous pick in the order (value descending, index ascending), which is the
 // CPU heap's order, so no entry needs marking.
+// One block per row: how many entries of row r exceed x[r, cols[r]] (evaluation ranks).
+template <typename T>
+__device__ void count_greater(const T* x, const u64* cols, u64* counts, u64 rows, u64 n) {
+    __shared__ u64 part[ROW_THREADS];
+    for (u64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* xr = x + r * n;
+        const T t = xr[cols[r]];
+        u64 c = 0;
+        for (u64 j = threadIdx.x; j < n; j += ROW_THREADS) c += xr[j] > t ? 1 : 0;
+        part[threadIdx.x] = c;
+        __syncthreads();
+        for (int s = ROW_THREADS / 2; s > 0; s >>= 1) {
+            if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) counts[r] = part[0];
+        __syncthreads();  // part is reused by the next row
+    }
+}
+
 template <typename T>
 __device__ void topk_rows(const T* x, T* vals, u64* idx, u64 rows, u64 n, u64 k) {
     __shared__ T bv[ROW_THREADS];
@@ -688,7 +708,8 @@ __device__ void contrastive_total(const double* terms, T* values, u64 m, double 
     extern "C" __global__ void attention_bwd_##S(const T* g, const T* q, const T* kv, const T* p, T* dq, T* dkv, T* dp, T* dots, const u64* seqs, u64 d, u64 heads, T scale, int dr, u32 lo, u32 hi, u32 th, T ds) { attention_bwd(g, q, kv, p, dq, dkv, dp, dots, seqs, d, heads, scale, dr, lo, hi, th, ds); } \
     extern "C" __global__ void contrastive_rows_##S(const T* s, T* dn, T* dr, double* terms, u64 m, double k1, double k2) { contrastive_rows(s, dn, dr, terms, m, k1, k2); } \
     extern "C" __global__ void contrastive_total_##S(const double* terms, T* values, u64 m, double k1, double k2) { contrastive_total(terms, values, m, k1, k2); } \
-    extern "C" __global__ void topk_rows_##S(const T* x, T* v, u64* idx, u64 rows, u64 n, u64 k) { topk_rows(x, v, idx, rows, n, k); }
+    extern "C" __global__ void topk_rows_##S(const T* x, T* v, u64* idx, u64 rows, u64 n, u64 k) { topk_rows(x, v, idx, rows, n, k); } \
+    extern "C" __global__ void count_greater_##S(const T* x, const u64* cols, u64* counts, u64 rows, u64 n) { count_greater(x, cols, counts, rows, n); }
 
 INSTANTIATE(float, f32)
 INSTANTIATE(double, f64)

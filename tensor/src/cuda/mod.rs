@@ -8,7 +8,7 @@
 //! capability and looked up by name (`<kernel>_f32` / `<kernel>_f64`). All work goes on the
 //! device's default stream, so kernels run in launch order and no op synchronises; only
 //! [`Backend::to_vec`] and the ops whose trait signature returns host indices
-//! (`arg_reduce`, `topk_rows`) copy back.
+//! (`arg_reduce`, `topk_rows`, `count_greater`) copy back.
 //!
 //! | `Backend` method          | CUDA implementation                                       |
 //! |---------------------------|-----------------------------------------------------------|
@@ -28,6 +28,7 @@
 //! | `concat`                  | native (`concat_block`, one launch per input)             |
 //! | `masked_fill`             | native (`masked_fill`)                                    |
 //! | `topk_rows`               | native (`topk_rows`; indices copied back)                 |
+//! | `count_greater`           | native (`count_greater`, one block per row; counts copied back) |
 //! | `adam_step`               | native (`adam`, in place)                                 |
 //! | `random`                  | host: draws from the caller's `rng` (the trait's contract is the CPU draw order), then uploads |
 //! | `attention`, `attention_backward` | native (`attention_fwd`, `attention_bwd`, one block per sequence and head) |
@@ -484,6 +485,9 @@ impl<E: Element> Backend<E> for CudaBackend {
     }
     fn topk_rows(&self, x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
         indexing::topk_rows(self, x, k)
+    }
+    fn count_greater(&self, x: &Tensor<E>, cols: &[usize]) -> Vec<usize> {
+        indexing::count_greater(self, x, cols)
     }
     fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E> {
         // Drawn on the host in the CPU's order, so a seeded rng gives the same tensor on
