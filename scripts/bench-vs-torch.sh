@@ -7,9 +7,12 @@
 #
 #   scripts/bench-vs-torch.sh                 # 2 threads, 50 timed batches each
 #   THREADS=1 BATCHES=20 scripts/bench-vs-torch.sh
+#   DEVICE=cuda scripts/bench-vs-torch.sh     # both on the GPU (builds with --features cuda)
 #
-# Environment: THREADS (2), BATCHES (50), DATA (the Beauty file of ../shared/datasets),
-# MCLREC_SHARED (the shared folder, default ../shared beside the repository).
+# Environment: THREADS (2), BATCHES (50), DEVICE (cpu | cuda), DATA (the Beauty file of
+# ../shared/datasets), MCLREC_SHARED (the shared folder, default ../shared beside the
+# repository), PYTHON (a python with torch; default: python3 when it has torch, else the
+# venv).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,17 +20,27 @@ shared=${MCLREC_SHARED:-$root/../shared}
 threads=${THREADS:-2}
 batches=${BATCHES:-50}
 data=${DATA:-$shared/datasets/amazon-beauty.txt}
+device=${DEVICE:-cpu}
 venv=$root/target/torch-venv
 reference=$shared/bench/torch_reference.py
+features=()
+[ "$device" = cpu ] || features=(--features cuda)
 
 [ -f "$reference" ] || { echo "error: $reference not found (set MCLREC_SHARED)" >&2; exit 2; }
 [ -f "$data" ] || { echo "error: $data not found (set DATA)" >&2; exit 2; }
-if ! "$venv/bin/python" -c "import torch, numpy" 2>/dev/null; then
-    echo "installing torch and numpy into $venv ..." >&2
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet torch numpy
+python=${PYTHON:-}
+if [ -z "$python" ] && python3 -c "import torch, numpy" 2>/dev/null; then
+    python=python3
 fi
-(cd "$root" && cargo build --release --quiet -p mclrec-cli)
+if [ -z "$python" ]; then
+    python=$venv/bin/python
+    if ! "$python" -c "import torch, numpy" 2>/dev/null; then
+        echo "installing torch and numpy into $venv ..." >&2
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet torch numpy
+    fi
+fi
+(cd "$root" && cargo build --release --quiet -p mclrec-cli "${features[@]}")
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -36,24 +49,25 @@ for model in mclrec sasrec; do
     [ "$model" = sasrec ] && schedule=sasrec
     echo "== $model: mclrec-cli bench" >&2
     ours=$("$root/target/release/mclrec-cli" bench --dataset "$data" --model "$model" \
-        --threads "$threads" --batches "$batches" --json)
+        --threads "$threads" --batches "$batches" --device "$device" --json)
     echo "$model ours $ours" >> "$results"
     for mode in pad50 bucket; do
         echo "== $model: torch_reference.py --mode $mode" >&2
-        line=$(cd "$(dirname "$reference")" && "$venv/bin/python" "$reference" --data "$data" \
+        line=$(cd "$(dirname "$reference")" && "$python" "$reference" --data "$data" \
             --threads "$threads" --steps "$batches" --mode "$mode" --schedule "$schedule" \
+            --device "${device%%:*}" \
             --log-every 0 | grep '^RESULT ')
         echo "$model $mode ${line#RESULT }" >> "$results"
     done
 done
 
-python3 - "$results" "$threads" "$batches" <<'PY'
+python3 - "$results" "$threads" "$batches" "$device" <<'PY'
 import json, sys
 rows = {}
 for line in open(sys.argv[1]):
     model, kind, blob = line.split(" ", 2)
     rows.setdefault(model, {})[kind] = json.loads(blob)
-print(f"\nBeauty, {sys.argv[2]} threads, {sys.argv[3]} timed batches per figure, seconds per epoch:\n")
+print(f"\nBeauty on {sys.argv[4]}, {sys.argv[2]} threads, {sys.argv[3]} timed batches per figure, seconds per epoch:\n")
 print("| model | this project | torch pad50 | torch bucket | pad50 / ours | bucket / ours | our GFLOP/s | our peak RSS |")
 print("|---|---|---|---|---|---|---|---|")
 for model, r in rows.items():

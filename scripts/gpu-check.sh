@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Everything that needs a GPU, in one go: builds with the CUDA backend, runs the CPU-vs-CUDA
-# parity tests (each prints "skipped: no GPU (...)" where there is none), runs the
-# cuda_vs_cpu benchmarks, and prints a summary table of both.
+# parity tests of every op and of training (a three-step batch, a short run; each prints
+# "skipped: no GPU (...)" where there is none), runs the cuda_vs_cpu benchmarks and the
+# side-by-side epoch bench against torch_reference.py on the GPU, and prints a summary.
+#
+# Environment: SKIP_TORCH=1 leaves out the torch side-by-side (it needs torch on the
+# machine; see scripts/bench-vs-torch.sh).
 #
 #   scripts/gpu-check.sh
 #
@@ -22,6 +26,9 @@ set +e
 cargo test --release -p mclrec-tensor --features cuda --test cuda_parity -- --nocapture --test-threads=1 \
   2>&1 | tee "$log/tests.txt"
 tests_rc=${PIPESTATUS[0]}
+cargo test --release -p mclrec --features cuda --test cuda_training -- --nocapture --test-threads=1 \
+  2>&1 | tee -a "$log/tests.txt"
+training_rc=${PIPESTATUS[0]}
 cargo test --release -p mclrec-tensor --features cuda --test ops 2>&1 | tee "$log/ops.txt"
 ops_rc=${PIPESTATUS[0]}
 set -e
@@ -30,6 +37,12 @@ echo "== benchmarks (cuda_vs_cpu)"
 set +e
 cargo bench --features cuda --bench cuda_vs_cpu 2>&1 | tee "$log/bench.txt"
 bench_rc=${PIPESTATUS[0]}
+torch_rc=0
+if [ -z "${SKIP_TORCH:-}" ]; then
+  echo "== epoch bench on the GPU against torch_reference.py --device cuda"
+  DEVICE=cuda THREADS=$(nproc) scripts/bench-vs-torch.sh 2>&1 | tee "$log/vs-torch.txt"
+  torch_rc=${PIPESTATUS[0]}
+fi
 set -e
 
 echo
@@ -66,9 +79,10 @@ awk '
   }
   NF { prev = $0; gsub(/^[ \t]+|[ \t]+$/, "", prev) }
 ' "$log/bench.txt"
+[ -f "$log/vs-torch.txt" ] && grep -E '^(\||Beauty)' "$log/vs-torch.txt" || true
 
-if [ "$tests_rc" -ne 0 ] || [ "$ops_rc" -ne 0 ] || [ "$bench_rc" -ne 0 ]; then
-  echo "gpu-check: FAILED (tests $tests_rc, ops $ops_rc, bench $bench_rc; see $log/)" >&2
+if [ "$tests_rc" -ne 0 ] || [ "$training_rc" -ne 0 ] || [ "$ops_rc" -ne 0 ] || [ "$bench_rc" -ne 0 ] || [ "$torch_rc" -ne 0 ]; then
+  echo "gpu-check: FAILED (tests $tests_rc, training $training_rc, ops $ops_rc, bench $bench_rc, vs torch $torch_rc; see $log/)" >&2
   exit 1
 fi
 echo "gpu-check: done (logs in $log/)"
