@@ -1,7 +1,10 @@
-//! GEMM through matrixmultiply, transposes as strides, parallel over batches or row blocks.
+//! GEMM through matrixmultiply, transposes as strides, parallel over batches or row blocks;
+//! `f32` products with a short inner dimension and a row-major `A` go through
+//! [`short_gemm`](super::short_gemm), which does not pack `A`.
 
 use rayon::prelude::*;
 
+use super::short_gemm;
 use crate::{Element, Tensor};
 
 /// Below this many multiply-adds a product runs on one thread.
@@ -70,7 +73,34 @@ pub(super) fn matmul<E: Element>(a: &Tensor<E>, b: &Tensor<E>, ta: bool, tb: boo
         }
     };
     let threads = rayon::current_num_threads();
-    if work < PAR_FLOPS || threads == 1 {
+    let is_f32 = std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>();
+    if is_f32 && batch == 1 && !ta && short_gemm::applies(k, n) {
+        // SAFETY: E is f32 (checked above), so the casts only rename the element type; B's
+        // strides describe the k x n matrix op(B); row blocks write disjoint rows of C.
+        unsafe {
+            let panels = short_gemm::PanelB::new(
+                bp.as_ptr() as *const f32,
+                k,
+                n,
+                rsb as usize,
+                csb as usize,
+            );
+            let (a32, c32) = (ap.as_ptr() as *const f32, SendPtr(cp.0 as *mut f32));
+            let a32 = SendPtr(a32 as *mut f32);
+            if work < PAR_FLOPS || threads == 1 {
+                short_gemm::rows(a32.0, k, &panels, n, c32.0, 0, rows_m);
+            } else {
+                let rows = rows_m
+                    .div_ceil(threads * 4)
+                    .next_multiple_of(short_gemm::MR);
+                (0..rows_m.div_ceil(rows)).into_par_iter().for_each(|blk| {
+                    let r0 = blk * rows;
+                    let (a32, c32) = (&a32, &c32);
+                    short_gemm::rows(a32.0, k, &panels, n, c32.0, r0, rows.min(rows_m - r0));
+                });
+            }
+        }
+    } else if work < PAR_FLOPS || threads == 1 {
         (0..batch).for_each(|i| block(i, 0, rows_m));
     } else if batch > 1 {
         (0..batch).into_par_iter().for_each(|i| block(i, 0, rows_m));

@@ -10,6 +10,7 @@ mod matmul;
 mod normalise;
 mod random;
 mod reduce;
+mod short_gemm;
 
 use rand::RngCore;
 

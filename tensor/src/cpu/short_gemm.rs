@@ -1,0 +1,184 @@
+//! `f32` GEMM for the encoder's products, whose inner dimension is short (64 or 256): the
+//! linear layers `x W^T` and their input gradients `dY W`, over thousands of rows.
+//!
+//! matrixmultiply packs both operands into panels before its micro-kernel runs; with
+//! `k = 64` every element of the tall `A` is packed for only `2 n` flops, and the packing
+//! took a third as long as the kernel itself (perf over a training step). Here `A` is read
+//! in place: a 6 x 16 tile of `C` lives in 12 AVX registers while the kernel walks `k`,
+//! broadcasting one element of each of the tile's 6 rows of `A` and loading one 16-wide row
+//! of `B`. `B` (at most 512 x 1024) is read in place when its rows are contiguous and
+//! otherwise packed once into 16-column panels, which stay in L2 for every row tile.
+//!
+//! Each element of `C` is one FMA chain over `k` in order, whatever the thread count.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Tile height (rows of `A` / `C`) and width (columns of `B` / `C`).
+pub(super) const MR: usize = 6;
+const NR: usize = 16;
+
+/// Whether `m x k @ k x n` with a row-major `A` goes through this kernel: `n` a multiple of
+/// the tile width, `k` short enough for `B` to stay in L2, and a processor with AVX2+FMA.
+pub(super) fn applies(k: usize, n: usize) -> bool {
+    (1..=512).contains(&k)
+        && n.is_multiple_of(NR)
+        && (NR..=1024).contains(&n)
+        && crate::kernels::simd_enabled()
+}
+
+/// `B` as the kernel reads it: rows of `n` floats `ldb` apart.
+pub(super) struct PanelB {
+    /// The packed copy `ptr` points into, if `B` had to be packed.
+    _packed: Option<Vec<f32>>,
+    ptr: *const f32,
+    ldb: usize,
+    /// Floats between consecutive 16-column panels.
+    panel_stride: usize,
+}
+
+// SAFETY: read-only view of memory that outlives the product.
+unsafe impl Send for PanelB {}
+unsafe impl Sync for PanelB {}
+
+impl PanelB {
+    /// `B` (`k x n`, element `(i, j)` at `b[i rsb + j csb]`) in place when `csb == 1`,
+    /// otherwise packed into panels of 16 columns.
+    ///
+    /// # Safety
+    /// `b` with these strides must describe a valid `k x n` matrix.
+    pub(super) unsafe fn new(b: *const f32, k: usize, n: usize, rsb: usize, csb: usize) -> Self {
+        if csb == 1 {
+            return PanelB {
+                _packed: None,
+                ptr: b,
+                ldb: rsb,
+                panel_stride: NR,
+            };
+        }
+        let mut p = vec![0.0f32; k * n];
+        for (panel, dst) in p.chunks_exact_mut(k * NR).enumerate() {
+            for (i, row) in dst.chunks_exact_mut(NR).enumerate() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = *b.add(i * rsb + (panel * NR + j) * csb);
+                }
+            }
+        }
+        let ptr = p.as_ptr();
+        PanelB {
+            _packed: Some(p),
+            ptr,
+            ldb: NR,
+            panel_stride: k * NR,
+        }
+    }
+}
+
+/// Rows `r0 .. r0 + rows` of `C = A B` (`C` row-major with `n` columns, `A` row-major with
+/// `k` columns, both pointers at row 0).
+///
+/// # Safety
+/// `applies(k, n)` held; `a`, `b` and `c` describe valid matrices; no other thread writes
+/// these rows of `C`.
+pub(super) unsafe fn rows(
+    a: *const f32,
+    k: usize,
+    b: &PanelB,
+    n: usize,
+    c: *mut f32,
+    r0: usize,
+    rows: usize,
+) {
+    let mut i = r0;
+    let end = r0 + rows;
+    while i < end {
+        let mr = MR.min(end - i);
+        for panel in 0..n / NR {
+            let (ap, bp) = (a.add(i * k), b.ptr.add(panel * b.panel_stride));
+            let cp = c.add(i * n + panel * NR);
+            match mr {
+                6 => tile::<6>(k, ap, bp, b.ldb, cp, n),
+                5 => tile::<5>(k, ap, bp, b.ldb, cp, n),
+                4 => tile::<4>(k, ap, bp, b.ldb, cp, n),
+                3 => tile::<3>(k, ap, bp, b.ldb, cp, n),
+                2 => tile::<2>(k, ap, bp, b.ldb, cp, n),
+                _ => tile::<1>(k, ap, bp, b.ldb, cp, n),
+            }
+        }
+        i += mr;
+    }
+}
+
+/// One `R x 16` tile of `C` (`R <= 6`): `C[r, 0..16] = sum_i A[r, i] B[i, 0..16]`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile<const R: usize>(
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    for i in 0..k {
+        let bi = b.add(i * ldb);
+        let (b0, b1) = (_mm256_loadu_ps(bi), _mm256_loadu_ps(bi.add(8)));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let av = _mm256_set1_ps(*a.add(r * k + i));
+            acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+            acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        _mm256_storeu_ps(c.add(r * ldc), acc[0]);
+        _mm256_storeu_ps(c.add(r * ldc + 8), acc[1]);
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn tile<const R: usize>(
+    _k: usize,
+    _a: *const f32,
+    _b: *const f32,
+    _ldb: usize,
+    _c: *mut f32,
+    _ldc: usize,
+) {
+    unreachable!("applies() is false without AVX2")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn equals_the_naive_product(m in 1usize..20, k in 1usize..70, panels in 1usize..4, tb: bool, seed in 0u32..1000) {
+            prop_assume!(crate::kernels::simd_enabled());
+            let n = panels * NR;
+            let val = |i: usize| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0;
+            let a: Vec<f32> = (0..m * k).map(val).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| val(i + 7919)).collect();
+            // B is k x n; stored transposed (n x k) when tb.
+            let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
+            let at = |i: usize, j: usize| b[i * rsb + j * csb];
+            let mut c = vec![f32::NAN; m * n];
+            unsafe {
+                let pb = PanelB::new(b.as_ptr(), k, n, rsb, csb);
+                // Two row ranges, as two threads would run them.
+                let half = m / 2;
+                rows(a.as_ptr(), k, &pb, n, c.as_mut_ptr(), 0, half);
+                rows(a.as_ptr(), k, &pb, n, c.as_mut_ptr(), half, m - half);
+            }
+            for r in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k).map(|i| a[r * k + i] as f64 * at(i, j) as f64).sum();
+                    prop_assert!((c[r * n + j] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "({r}, {j}): {} vs {want}", c[r * n + j]);
+                }
+            }
+        }
+    }
+}
