@@ -15,6 +15,7 @@ fn bench_matmul(c: &mut Criterion) {
     let h = t(&[256, 64]);
     let items = t(&[12101, 64]);
     let g = t(&[256, 12101]);
+    let dy = t(&[12800, 256]);
     // (name, A, B, trans_a, trans_b, m, k, n)
     type Case<'a> = (
         &'a str,
@@ -26,7 +27,7 @@ fn bench_matmul(c: &mut Criterion) {
         usize,
         usize,
     );
-    let cases: Vec<Case> = vec![
+    let mut cases: Vec<Case> = vec![
         ("12800x64 @ 64x64", &x, &w64, false, false, 12800, 64, 64),
         ("12800x64 @ 64x256", &x, &w256, false, false, 12800, 64, 256),
         (
@@ -60,6 +61,27 @@ fn bench_matmul(c: &mut Criterion) {
             64,
         ),
     ];
+    // The linear layers' weight gradients dY^T X.
+    cases.push((
+        "d_w (12800x64)^T @ 12800x64",
+        &x,
+        &x,
+        true,
+        false,
+        64,
+        12800,
+        64,
+    ));
+    cases.push((
+        "d_w (12800x256)^T @ 12800x64",
+        &dy,
+        &x,
+        true,
+        false,
+        256,
+        12800,
+        64,
+    ));
     let mut group = c.benchmark_group("matmul_f32");
     group.sample_size(20);
     for (name, a, b, ta, tb, m, k, n) in cases {

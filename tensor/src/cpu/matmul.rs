@@ -100,6 +100,26 @@ pub(super) fn matmul<E: Element>(a: &Tensor<E>, b: &Tensor<E>, ta: bool, tb: boo
                 });
             }
         }
+    } else if is_f32 && batch == 1 && ta && csb == 1 && short_gemm::applies_transposed(m, n) {
+        // SAFETY: as above; A is k x m and B k x n, both row-major (ta, csb == 1).
+        unsafe {
+            let (a32, b32) = (
+                SendPtr(ap.as_ptr() as *mut f32),
+                SendPtr(bp.as_ptr() as *mut f32),
+            );
+            let c32 = SendPtr(cp.0 as *mut f32);
+            if work < PAR_FLOPS || threads == 1 {
+                short_gemm::transposed_rows(a32.0, m, k, b32.0, n, c32.0, 0, m);
+            } else {
+                // One row group per thread, each passing once over A and B in k blocks.
+                let rows = m.div_ceil(threads);
+                (0..m.div_ceil(rows)).into_par_iter().for_each(|g| {
+                    let (a32, b32, c32) = (&a32, &b32, &c32);
+                    let r0 = g * rows;
+                    short_gemm::transposed_rows(a32.0, m, k, b32.0, n, c32.0, r0, rows.min(m - r0));
+                });
+            }
+        }
     } else if work < PAR_FLOPS || threads == 1 {
         (0..batch).for_each(|i| block(i, 0, rows_m));
     } else if batch > 1 {

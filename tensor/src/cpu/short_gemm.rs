@@ -1,5 +1,6 @@
-//! `f32` GEMM for the encoder's products, whose inner dimension is short (64 or 256): the
-//! linear layers `x W^T` and their input gradients `dY W`, over thousands of rows.
+//! `f32` GEMM for the encoder's products over thousands of positions: the linear layers
+//! `x W^T` and their input gradients `dY W` (inner dimension 64 or 256), and their weight
+//! gradients `dY^T X` (a short output, a long inner dimension).
 //!
 //! matrixmultiply packs both operands into panels before its micro-kernel runs; with
 //! `k = 64` every element of the tall `A` is packed for only `2 n` flops, and the packing
@@ -7,7 +8,9 @@
 //! in place: a 6 x 16 tile of `C` lives in 12 AVX registers while the kernel walks `k`,
 //! broadcasting one element of each of the tile's 6 rows of `A` and loading one 16-wide row
 //! of `B`. `B` (at most 512 x 1024) is read in place when its rows are contiguous and
-//! otherwise packed once into 16-column panels, which stay in L2 for every row tile.
+//! otherwise packed once into 16-column panels, which stay in L2 for every row tile. For
+//! `A^T B` both operands are read in place (a tile's 6 elements of `A` per step are
+//! adjacent), `k` taken in blocks that fit L1.
 //!
 //! Each element of `C` is one FMA chain over `k` in order, whatever the thread count.
 
@@ -95,37 +98,53 @@ pub(super) unsafe fn rows(
         let mr = MR.min(end - i);
         for panel in 0..n / NR {
             let (ap, bp) = (a.add(i * k), b.ptr.add(panel * b.panel_stride));
-            let cp = c.add(i * n + panel * NR);
-            match mr {
-                6 => tile::<6>(k, ap, bp, b.ldb, cp, n),
-                5 => tile::<5>(k, ap, bp, b.ldb, cp, n),
-                4 => tile::<4>(k, ap, bp, b.ldb, cp, n),
-                3 => tile::<3>(k, ap, bp, b.ldb, cp, n),
-                2 => tile::<2>(k, ap, bp, b.ldb, cp, n),
-                _ => tile::<1>(k, ap, bp, b.ldb, cp, n),
-            }
+            tile_of(
+                mr,
+                k,
+                ap,
+                k,
+                1,
+                bp,
+                b.ldb,
+                c.add(i * n + panel * NR),
+                n,
+                false,
+            );
         }
         i += mr;
     }
 }
 
-/// One `R x 16` tile of `C` (`R <= 6`): `C[r, 0..16] = sum_i A[r, i] B[i, 0..16]`.
+/// One `R x 16` tile of `C` (`R <= 6`): `C[r, 0..16] (+)= sum_i A[r, i] B[i, 0..16]`, with
+/// `A[r, i]` at `a[r rsa + i csa]` and `B[i, j]` at `b[i ldb + j]`. With `accumulate` the
+/// chain continues from `C`'s values, so a product split along `k` into calls gives the
+/// same bits as one call.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile<const R: usize>(
     k: usize,
     a: *const f32,
+    rsa: usize,
+    csa: usize,
     b: *const f32,
     ldb: usize,
     c: *mut f32,
     ldc: usize,
+    accumulate: bool,
 ) {
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    if accumulate {
+        for (r, acc) in acc.iter_mut().enumerate() {
+            acc[0] = _mm256_loadu_ps(c.add(r * ldc));
+            acc[1] = _mm256_loadu_ps(c.add(r * ldc + 8));
+        }
+    }
     for i in 0..k {
-        let bi = b.add(i * ldb);
+        let (ai, bi) = (a.add(i * csa), b.add(i * ldb));
         let (b0, b1) = (_mm256_loadu_ps(bi), _mm256_loadu_ps(bi.add(8)));
         for (r, acc) in acc.iter_mut().enumerate() {
-            let av = _mm256_set1_ps(*a.add(r * k + i));
+            let av = _mm256_set1_ps(*ai.add(r * rsa));
             acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
             acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
         }
@@ -137,15 +156,105 @@ unsafe fn tile<const R: usize>(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile<const R: usize>(
     _k: usize,
     _a: *const f32,
+    _rsa: usize,
+    _csa: usize,
     _b: *const f32,
     _ldb: usize,
     _c: *mut f32,
     _ldc: usize,
+    _accumulate: bool,
 ) {
     unreachable!("applies() is false without AVX2")
+}
+
+/// [`tile`] for a run-time height `mr <= 6`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_of(
+    mr: usize,
+    k: usize,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let f = match mr {
+        6 => tile::<6>,
+        5 => tile::<5>,
+        4 => tile::<4>,
+        3 => tile::<3>,
+        2 => tile::<2>,
+        _ => tile::<1>,
+    };
+    f(k, a, rsa, csa, b, ldb, c, ldc, accumulate)
+}
+
+/// Rows of `A^T B` taken at a time along `k` (the positions of a batch): a tile's slice of
+/// `A` and a panel of `B` (`KC` cache lines each) stay in L1 while it runs. Measured with
+/// `cargo bench --bench matmul -- d_w` (GFLOP/s, 2 threads, `m = 64 / 256`): KC 256:
+/// 97 / 81; 128: 93 / 112; 64: 113 / 111; matrixmultiply: 88 / 103.
+const KC: usize = 64;
+
+/// Whether `A^T B` (`A` row-major `k x m`, `B` row-major `k x n`) goes through
+/// [`transposed_rows`]: the weight gradients `dY^T X` of the linear layers.
+pub(super) fn applies_transposed(m: usize, n: usize) -> bool {
+    (1..=1024).contains(&m)
+        && n.is_multiple_of(NR)
+        && (NR..=1024).contains(&n)
+        && crate::kernels::simd_enabled()
+}
+
+/// Rows `r0 .. r0 + rows` of `C = A^T B` for row-major `A` (`k x m`) and `B` (`k x n`),
+/// `C` row-major `m x n`.
+///
+/// # Safety
+/// `applies_transposed(m, n)` held; the pointers describe valid matrices; no other thread
+/// writes these rows of `C`.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn transposed_rows(
+    a: *const f32,
+    m: usize,
+    k: usize,
+    b: *const f32,
+    n: usize,
+    c: *mut f32,
+    r0: usize,
+    rows: usize,
+) {
+    let mut i0 = 0;
+    loop {
+        let kc = KC.min(k - i0);
+        let mut r = r0;
+        while r < r0 + rows {
+            let mr = MR.min(r0 + rows - r);
+            for panel in 0..n / NR {
+                tile_of(
+                    mr,
+                    kc,
+                    a.add(i0 * m + r),
+                    1,
+                    m,
+                    b.add(i0 * n + panel * NR),
+                    n,
+                    c.add(r * n + panel * NR),
+                    n,
+                    i0 > 0,
+                );
+            }
+            r += mr;
+        }
+        i0 += kc;
+        if i0 >= k {
+            break;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +285,27 @@ mod tests {
             for r in 0..m {
                 for j in 0..n {
                     let want: f64 = (0..k).map(|i| a[r * k + i] as f64 * at(i, j) as f64).sum();
+                    prop_assert!((c[r * n + j] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "({r}, {j}): {} vs {want}", c[r * n + j]);
+                }
+            }
+        }
+
+        #[test]
+        fn transposed_equals_the_naive_product(m in 1usize..20, k in 1usize..700, panels in 1usize..3, seed in 0u32..1000) {
+            prop_assume!(crate::kernels::simd_enabled());
+            let n = panels * NR;
+            let val = |i: usize| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0;
+            let a: Vec<f32> = (0..k * m).map(val).collect(); // k x m
+            let b: Vec<f32> = (0..k * n).map(|i| val(i + 7919)).collect(); // k x n
+            let mut c = vec![f32::NAN; m * n];
+            unsafe {
+                let half = m / 2;
+                transposed_rows(a.as_ptr(), m, k, b.as_ptr(), n, c.as_mut_ptr(), 0, half);
+                transposed_rows(a.as_ptr(), m, k, b.as_ptr(), n, c.as_mut_ptr(), half, m - half);
+            }
+            for r in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k).map(|i| a[i * m + r] as f64 * b[i * n + j] as f64).sum();
                     prop_assert!((c[r * n + j] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "({r}, {j}): {} vs {want}", c[r * n + j]);
                 }
             }
