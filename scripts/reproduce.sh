@@ -8,7 +8,8 @@
 #   scripts/reproduce.sh            # everything (days on a 2-core CPU)
 #   ONLY=table3 scripts/reproduce.sh
 #
-# Environment: THREADS (0 = one per core), ONLY (table3 | table4 | batch | noise | groups).
+# Environment: THREADS (0 = one per core), ONLY (table3 | table4 | batch | noise | groups |
+# curves). The figures go to docs/figures/ (PNG, drawn by `mclrec-cli figure`).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,13 +64,6 @@ if want batch; then
     done
 fi
 
-# eval NAME EXTRA...: the test metrics of a run's best checkpoint as JSON.
-evaluate() {
-    local name=$1
-    shift
-    "$cli" eval --weights "$out/$name/best.safetensors" --dataset "${name%%-*}" --json "$@" 2>/dev/null
-}
-
 python3 - "$out" <<'PY'
 import json, os, sys
 out = sys.argv[1]
@@ -87,27 +81,31 @@ for name in sorted(os.listdir(out)):
     print(f"| {name} | {r['best_epoch']} | {epochs} | {wall / 3600:.1f} h | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
 PY
 
-if want noise; then
+# The models of Figures 7 and 8 that have finished: NAME=WEIGHTS arguments for `figure`.
+models=()
+for pair in "SASRec=beauty-sasrec" "CL4SRec=beauty-cl4srec" "MCLRec=beauty-mclrec-s2023"; do
+    name=${pair%%=*} run=${pair#*=}
+    if [ -f "$out/$run/results.json" ]; then
+        models+=(--model "$name=$out/$run/best.safetensors")
+    fi
+done
+mkdir -p docs/figures
+if want noise && [ ${#models[@]} -gt 0 ]; then
     echo
-    echo "| run | noise | HR@20 | NDCG@20 |"
-    echo "|---|---|---|---|"
-    for name in beauty-sasrec beauty-cl4srec beauty-mclrec-s2023; do
-        [ -f "$out/$name/best.safetensors" ] || continue
-        for r in 0 0.05 0.1 0.15 0.2 0.3; do
-            evaluate "$name" --noise "$r" | python3 -c "import json,sys; v=json.load(sys.stdin)['test']; print(f\"| $name | $r | {v['hr@20']:.4f} | {v['ndcg@20']:.4f} |\")"
-        done
-    done
+    "$cli" figure noise --dataset beauty "${models[@]}" --out docs/figures/noise-beauty.png
 fi
-if want groups; then
+if want groups && [ ${#models[@]} -gt 0 ]; then
     echo
-    echo "| run | group | users | HR@20 | NDCG@20 |"
-    echo "|---|---|---|---|---|"
-    for name in beauty-sasrec beauty-cl4srec beauty-mclrec-s2023; do
-        [ -f "$out/$name/best.safetensors" ] || continue
-        evaluate "$name" --by-length | python3 -c "
-import json, sys
-v = json.load(sys.stdin)['by_length']
-for g, m in v.items():
-    print(f\"| $name | {g} | {m['users']} | {m['hr@20']:.4f} | {m['ndcg@20']:.4f} |\")"
+    "$cli" figure groups --dataset beauty "${models[@]}" --out docs/figures/groups-beauty.png
+fi
+if want curves; then
+    runs=()
+    for pair in "SASRec=beauty-sasrec" "CL4SRec=beauty-cl4srec" "MCLRec=beauty-mclrec-s2023"; do
+        if [ -f "$out/${pair#*=}/metrics.jsonl" ]; then
+            runs+=(--run "${pair%%=*}=$out/${pair#*=}")
+        fi
     done
+    if [ ${#runs[@]} -gt 0 ]; then
+        "$cli" figure curves "${runs[@]}" --out docs/figures/curves-beauty.png
+    fi
 fi

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use mclrec_models::weights::load_encoder;
 use mclrec_trainer::evaluate::{evaluate, EvalOptions};
 use mclrec_trainer::noise::with_noise;
-use mclrec_trainer::{eval_cases, Dataset, Metrics, Split};
+use mclrec_trainer::{eval_cases, Dataset, EvalCase, Metrics, Split};
 use rand::SeedableRng;
 
 /// Which split to evaluate.
@@ -55,8 +55,60 @@ pub struct EvalArgs {
 }
 
 /// The user groups of `--by-length`: a label and the sequence lengths it holds.
-const LENGTH_GROUPS: [(&str, usize, usize); 3] =
+pub const LENGTH_GROUPS: [(&str, usize, usize); 3] =
     [("=5", 0, 5), ("6-8", 6, 8), (">8", 9, usize::MAX)];
+
+/// Weights in safetensors as an encoder for `data`.
+pub fn load_weights(
+    path: &Path,
+    data: &Dataset,
+) -> Result<
+    (
+        mclrec_autograd::ParamStore<f32>,
+        mclrec_models::SasRecEncoder,
+    ),
+    String,
+> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
+    let label = path.display().to_string();
+    load_encoder::<f32>(&bytes, &label, data.n_items(), 2).map_err(|e| e.to_string())
+}
+
+/// `cases` with `floor(len * r)` random items inserted into each input (seeded).
+pub fn noisy(
+    cases: Vec<EvalCase>,
+    r: f64,
+    seed: u64,
+    data: &Dataset,
+    max_len: usize,
+) -> Result<Vec<EvalCase>, String> {
+    if !(0.0..=1.0).contains(&r) {
+        return Err(format!("the noise ratio must be in [0, 1], got {r}"));
+    }
+    let mut rng = mclrec_tensor::ChaCha8Rng::seed_from_u64(seed);
+    Ok(with_noise(&cases, r, data.n_items(), max_len, &mut rng))
+}
+
+/// The metrics of each length group (label, users, metrics) from one evaluation's ranks.
+pub fn by_length(
+    cases: &[EvalCase],
+    ranks: &[usize],
+    data: &Dataset,
+) -> Vec<(&'static str, usize, Metrics)> {
+    LENGTH_GROUPS
+        .iter()
+        .map(|&(label, lo, hi)| {
+            let ranks: Vec<usize> = cases
+                .iter()
+                .zip(ranks)
+                .filter(|(c, _)| (lo..=hi).contains(&data.sequences[c.user].len()))
+                .map(|(_, &r)| r)
+                .collect();
+            (label, ranks.len(), Metrics::from_ranks(&ranks))
+        })
+        .collect()
+}
 
 /// Reads a `raw<TAB>id` map with a header line.
 fn read_item_map(path: &Path) -> Result<HashMap<String, usize>, String> {
@@ -115,22 +167,15 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     if let Some(p) = &args.item_map {
         apply_item_map(&mut data, &read_item_map(p)?, p)?;
     }
-    let bytes = std::fs::read(&args.weights)
-        .map_err(|e| format!("{}: cannot read ({e})", args.weights.display()))?;
-    let label = args.weights.display().to_string();
-    let (store, encoder) =
-        load_encoder::<f32>(&bytes, &label, data.n_items(), 2).map_err(|e| e.to_string())?;
+    let (store, encoder) = load_weights(&args.weights, &data)?;
     let split = match args.split {
         SplitArg::Test => Split::Test,
         SplitArg::Valid => Split::Valid,
     };
     let mut cases = eval_cases(&data, split, encoder.config.max_len);
     if let Some(r) = args.noise {
-        if !(0.0..=1.0).contains(&r) {
-            return Err(format!("--noise must be in [0, 1], got {r}"));
-        }
-        let mut rng = mclrec_tensor::ChaCha8Rng::seed_from_u64(args.seed);
-        cases = with_noise(&cases, r, data.n_items(), encoder.config.max_len, &mut rng);
+        cases = noisy(cases, r, args.seed, &data, encoder.config.max_len)
+            .map_err(|e| format!("--noise: {e}"))?;
     }
     let opts = EvalOptions {
         mask_history: args.mask_history,
@@ -140,19 +185,8 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     let res = evaluate(&encoder, &store, &cases, &opts);
     let secs = start.elapsed().as_secs_f64();
     // Users by the length of their whole sequence, each group's metrics from its ranks.
-    let groups: Vec<(&str, usize, Metrics)> = if args.by_length {
-        LENGTH_GROUPS
-            .iter()
-            .map(|&(label, lo, hi)| {
-                let ranks: Vec<usize> = cases
-                    .iter()
-                    .zip(&res.ranks)
-                    .filter(|(c, _)| (lo..=hi).contains(&data.sequences[c.user].len()))
-                    .map(|(_, &r)| r)
-                    .collect();
-                (label, ranks.len(), Metrics::from_ranks(&ranks))
-            })
-            .collect()
+    let groups = if args.by_length {
+        by_length(&cases, &res.ranks, &data)
     } else {
         Vec::new()
     };

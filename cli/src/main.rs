@@ -7,6 +7,7 @@ mod bench;
 mod data;
 mod datasets;
 mod eval;
+mod figures;
 mod interrupt;
 mod plots;
 mod progress;
@@ -52,6 +53,10 @@ enum Command {
     /// Dataset statistics and validation.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// The paper's comparison figures as PNG (noise robustness, length groups, validation
+    /// curves), with their numbers as markdown tables.
+    #[command(subcommand)]
+    Figure(figures::FigureCommand),
     /// Times training batches with the real schedule (samples/s, s/epoch, GFLOP/s, RSS).
     Bench(bench::BenchArgs),
 }
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         Command::Recommend(args) => recommend::run(&args).map_err(|m| (m, 2)),
         Command::Data(cmd) => data::run(&cmd).map_err(|m| (m, 2)),
         Command::Bench(args) => bench::run(&args).map_err(|m| (m, 2)),
+        Command::Figure(cmd) => figures::run(&cmd).map_err(|m| (m, 2)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

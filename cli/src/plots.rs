@@ -9,24 +9,26 @@ use plotters::style::FontStyle;
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
 }
 
-struct Series {
-    epochs: Vec<f64>,
+/// The per-epoch columns of a run's `metrics.jsonl`.
+pub(crate) struct Series {
+    pub(crate) epochs: Vec<f64>,
     rec: Vec<f64>,
     cl1: Vec<f64>,
     cl2: Vec<f64>,
     reg: Vec<f64>,
-    hr20: Vec<f64>,
-    ndcg20: Vec<f64>,
+    pub(crate) hr20: Vec<f64>,
+    pub(crate) ndcg20: Vec<f64>,
 }
 
-fn read(dir: &Path) -> Result<Series, String> {
+/// Reads `dir/metrics.jsonl`.
+pub(crate) fn read(dir: &Path) -> Result<Series, String> {
     let path = dir.join("metrics.jsonl");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut s = Series {
@@ -55,7 +57,7 @@ fn read(dir: &Path) -> Result<Series, String> {
     Ok(s)
 }
 
-fn range(v: &[f64]) -> (f64, f64) {
+pub(crate) fn range(v: &[f64]) -> (f64, f64) {
     let lo = v
         .iter()
         .copied()
@@ -73,7 +75,7 @@ fn range(v: &[f64]) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-type Err = Box<dyn std::error::Error>;
+pub(crate) type Err = Box<dyn std::error::Error>;
 
 fn panel(
     area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,

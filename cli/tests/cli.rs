@@ -246,6 +246,63 @@ fn run_then_eval_recommend_and_stats_on_its_checkpoint() {
         (Some(81), Some(30), Some(actions as u64))
     );
     cli().args(["data", "check", d]).assert().success();
+
+    // figure: PNGs, and tables whose clean column is the evaluation above.
+    let png = |name: &str| dir.join(name);
+    let is_png = |p: &Path| std::fs::read(p).is_ok_and(|b| b.starts_with(b"\x89PNG"));
+    let model = format!("tiny={b}");
+    let figure = |args: &[&str]| -> String {
+        let out = cli().arg("figure").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let noise_png = png("noise.png");
+    let table = figure(&[
+        "noise",
+        "--model",
+        &model,
+        "--dataset",
+        d,
+        "--ratios",
+        "0,0.5",
+        "--out",
+        noise_png.to_str().unwrap(),
+    ]);
+    assert!(is_png(&noise_png), "noise.png");
+    let clean = format!(
+        "| tiny (HR@20 / NDCG@20) | {:.4} / {:.4} |",
+        v["test"]["hr@20"].as_f64().unwrap(),
+        v["test"]["ndcg@20"].as_f64().unwrap()
+    );
+    assert!(table.contains(&clean), "{clean} not in\n{table}");
+    let groups_png = png("groups.png");
+    let table = figure(&[
+        "groups",
+        "--model",
+        &model,
+        "--dataset",
+        d,
+        "--out",
+        groups_png.to_str().unwrap(),
+    ]);
+    assert!(is_png(&groups_png), "groups.png");
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("| tiny |")).count(),
+        3
+    );
+    let curves_png = png("curves.png");
+    figure(&[
+        "curves",
+        "--run",
+        &format!("tiny={}", run.display()),
+        "--out",
+        curves_png.to_str().unwrap(),
+    ]);
+    assert!(is_png(&curves_png), "curves.png");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -267,6 +324,10 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
     fails_with(
         &["eval", "--weights", "/no/such.safetensors", "--dataset", d],
         "/no/such.safetensors: cannot read",
+    );
+    fails_with(
+        &["figure", "groups", "--model", "no-name", "--out", "x.png"],
+        "`no-name`: expected NAME=PATH",
     );
     fails_with(
         &[
