@@ -12,12 +12,30 @@ use crate::{Device, Element};
 
 /// Where a tensor's elements are kept.
 #[derive(Clone)]
-pub(crate) enum Storage<E> {
-    /// Host memory shared between clones (ops never mutate shared data).
-    Cpu(Arc<Vec<E>>),
+pub(crate) enum Storage<E: Element> {
+    /// Host memory shared between clones (ops never mutate shared data). The allocation may
+    /// be longer than the tensor (a pooled buffer's size class): the tensor is its first
+    /// `numel` elements.
+    Cpu(Arc<HostVec<E>>),
     /// Device memory on one GPU, shared between clones like the host `Vec`.
     #[cfg(feature = "cuda")]
     Cuda(crate::cuda::CudaStorage<E>),
+}
+
+/// A host allocation that goes back to the CPU backend's buffer pool when the last tensor
+/// using it is dropped.
+pub(crate) struct HostVec<E: Element>(Vec<E>);
+
+impl<E: Element> Clone for HostVec<E> {
+    fn clone(&self) -> Self {
+        HostVec(self.0.clone())
+    }
+}
+
+impl<E: Element> Drop for HostVec<E> {
+    fn drop(&mut self) {
+        crate::cpu::give_back(std::mem::take(&mut self.0));
+    }
 }
 
 /// A dense row-major tensor of `f32` (the default) or `f64` on a [`Device`].
@@ -58,7 +76,21 @@ impl<E: Element> Tensor<E> {
         );
         Tensor {
             shape: shape.into(),
-            storage: Storage::Cpu(Arc::new(data)),
+            storage: Storage::Cpu(Arc::new(HostVec(data))),
+        }
+    }
+
+    /// A CPU tensor over a backend buffer (its first `numel(shape)` elements).
+    pub(crate) fn from_buffer(buffer: crate::cpu::Buffer<E>, shape: &[usize]) -> Self {
+        let (data, len) = buffer.into_parts();
+        assert_eq!(
+            len,
+            numel(shape),
+            "{len} values do not fill shape {shape:?}"
+        );
+        Tensor {
+            shape: shape.into(),
+            storage: Storage::Cpu(Arc::new(HostVec(data))),
         }
     }
 
@@ -69,7 +101,9 @@ impl<E: Element> Tensor<E> {
 
     /// A tensor of `shape` with every element `value`.
     pub fn full(shape: &[usize], value: E) -> Self {
-        Self::from_vec(vec![value; numel(shape)], shape)
+        let mut b = crate::cpu::output(numel(shape));
+        b.fill(value);
+        Self::from_buffer(b, shape)
     }
 
     /// Zeros.
@@ -218,7 +252,7 @@ impl<E: Element> Tensor<E> {
     /// read a device tensor).
     pub fn as_slice(&self) -> &[E] {
         match &self.storage {
-            Storage::Cpu(d) => d,
+            Storage::Cpu(d) => &d.0[..numel(&self.shape)],
             #[cfg(feature = "cuda")]
             Storage::Cuda(c) => panic!(
                 "Tensor::as_slice on a tensor of shape {:?} on cuda:{}: host slices exist only \
@@ -235,7 +269,7 @@ impl<E: Element> Tensor<E> {
     /// If the tensor is not on the CPU.
     pub fn as_mut_slice(&mut self) -> &mut [E] {
         match &mut self.storage {
-            Storage::Cpu(d) => Arc::make_mut(d).as_mut_slice(),
+            Storage::Cpu(d) => &mut Arc::make_mut(d).0[..numel(&self.shape)],
             #[cfg(feature = "cuda")]
             Storage::Cuda(c) => panic!(
                 "Tensor::as_mut_slice on a tensor of shape {:?} on cuda:{}: host slices exist \

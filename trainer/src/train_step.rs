@@ -135,60 +135,65 @@ impl Learner {
         step: &'static str,
         rng: &mut dyn RngCore,
     ) -> Result<BatchLosses, NonFiniteLoss> {
-        let c = &self.config;
-        let m = &self.model;
-        let tape = Tape::new();
-        let groups = if joint {
-            vec![m.encoder_group, m.augmenter_group]
-        } else {
-            vec![m.encoder_group]
-        };
-        let p = Bound::new(&tape, &m.store, &groups);
-        let mut drop = m.encoder.dropouts(Some(rng));
-        let b = targets.len();
-        let encoded = m.encoder.forward(&p, all, &mut drop);
-        let h = if all.len() == b {
-            encoded
-        } else {
-            encoded.narrow(0, 0, b)
-        };
-        let rec = rec_loss(h, m.encoder.class_embeddings(&p), targets);
-        let mut out = BatchLosses {
-            rec: rec.value().item() as f64,
-            ..Default::default()
-        };
-        let mut loss = rec;
-        if all.len() == 3 * b {
-            let (h1, h2) = (encoded.narrow(0, b, b), encoded.narrow(0, 2 * b, b));
-            if c.uses_augmenters() {
-                let z1 = m.aug_1.forward(&p, h1);
-                let z2 = m.second_augmenter().forward(&p, h2);
-                let terms = MclrecLosses::new(None, h1, h2, z1, z2);
-                out.cl1 = terms.cl1.value().item() as f64;
-                let (cl2, reg) = (terms.cl2(), terms.reg());
-                out.cl2 = cl2.value().item() as f64;
-                out.reg = reg.value().item() as f64;
-                // A zero weight (Beauty's lambda) adds nothing but a backward pass.
-                if c.lambda != 0.0 {
-                    loss = loss.add(terms.cl1.mul_scalar(c.lambda as f32));
-                }
-                if !c.no_cl2 {
-                    loss = loss.add(cl2.mul_scalar(c.beta as f32));
-                }
-                if !c.no_reg {
-                    loss = loss.add(reg.mul_scalar(c.beta as f32));
-                }
+        // The tape holds clones of the parameters: it is dropped at the end of this block,
+        // before the update, so that Adam writes the parameters in place instead of
+        // copying every shared one first.
+        let (out, grads) = {
+            let c = &self.config;
+            let m = &self.model;
+            let tape = Tape::new();
+            let groups = if joint {
+                vec![m.encoder_group, m.augmenter_group]
             } else {
-                let cl1 = mclrec_models::losses::info_nce(h1, h2);
-                out.cl1 = cl1.value().item() as f64;
-                loss = loss.add(cl1.mul_scalar(c.lambda as f32));
+                vec![m.encoder_group]
+            };
+            let p = Bound::new(&tape, &m.store, &groups);
+            let mut drop = m.encoder.dropouts(Some(rng));
+            let b = targets.len();
+            let encoded = m.encoder.forward(&p, all, &mut drop);
+            let h = if all.len() == b {
+                encoded
+            } else {
+                encoded.narrow(0, 0, b)
+            };
+            let rec = rec_loss(h, m.encoder.class_embeddings(&p), targets);
+            let mut out = BatchLosses {
+                rec: rec.value().item() as f64,
+                ..Default::default()
+            };
+            let mut loss = rec;
+            if all.len() == 3 * b {
+                let (h1, h2) = (encoded.narrow(0, b, b), encoded.narrow(0, 2 * b, b));
+                if c.uses_augmenters() {
+                    let z1 = m.aug_1.forward(&p, h1);
+                    let z2 = m.second_augmenter().forward(&p, h2);
+                    let terms = MclrecLosses::new(None, h1, h2, z1, z2);
+                    out.cl1 = terms.cl1.value().item() as f64;
+                    let (cl2, reg) = (terms.cl2(), terms.reg());
+                    out.cl2 = cl2.value().item() as f64;
+                    out.reg = reg.value().item() as f64;
+                    // A zero weight (Beauty's lambda) adds nothing but a backward pass.
+                    if c.lambda != 0.0 {
+                        loss = loss.add(terms.cl1.mul_scalar(c.lambda as f32));
+                    }
+                    if !c.no_cl2 {
+                        loss = loss.add(cl2.mul_scalar(c.beta as f32));
+                    }
+                    if !c.no_reg {
+                        loss = loss.add(reg.mul_scalar(c.beta as f32));
+                    }
+                } else {
+                    let cl1 = mclrec_models::losses::info_nce(h1, h2);
+                    out.cl1 = cl1.value().item() as f64;
+                    loss = loss.add(cl1.mul_scalar(c.lambda as f32));
+                }
             }
-        }
-        let value = loss.value().item() as f64;
-        if !value.is_finite() {
-            return Err(NonFiniteLoss { step, value });
-        }
-        let grads = loss.backward();
+            let value = loss.value().item() as f64;
+            if !value.is_finite() {
+                return Err(NonFiniteLoss { step, value });
+            }
+            (out, loss.backward())
+        };
         apply_update(self, grads, joint);
         Ok(out)
     }
@@ -201,38 +206,41 @@ impl Learner {
         views: &SeqBatch,
         rng: &mut dyn RngCore,
     ) -> Result<(), NonFiniteLoss> {
-        let c = &self.config;
-        let m = &self.model;
-        let tape = Tape::new();
-        let p = Bound::new(&tape, &m.store, &[m.augmenter_group]);
-        let mut drop = m.encoder.dropouts(Some(rng));
-        let b = views.len() / 2;
-        let encoded = m.encoder.forward(&p, views, &mut drop);
-        let (h1, h2) = (encoded.narrow(0, 0, b), encoded.narrow(0, b, b));
-        let z1 = m.aug_1.forward(&p, h1);
-        let z2 = m.second_augmenter().forward(&p, h2);
-        let terms = MclrecLosses::new(None, h1, h2, z1, z2);
-        let mut parts = Vec::new();
-        if c.lambda != 0.0 {
-            parts.push(terms.cl1.mul_scalar(c.lambda as f32));
-        }
-        if !c.no_cl2 {
-            parts.push(terms.cl2());
-        }
-        if !c.no_reg {
-            parts.push(terms.reg());
-        }
-        let Some(loss) = parts.into_iter().reduce(|a, b| a.add(b)) else {
-            return Ok(()); // nothing to optimise (validated configs never get here)
+        // As in `encoder_step`: the tape is gone before the update.
+        let grads = {
+            let c = &self.config;
+            let m = &self.model;
+            let tape = Tape::new();
+            let p = Bound::new(&tape, &m.store, &[m.augmenter_group]);
+            let mut drop = m.encoder.dropouts(Some(rng));
+            let b = views.len() / 2;
+            let encoded = m.encoder.forward(&p, views, &mut drop);
+            let (h1, h2) = (encoded.narrow(0, 0, b), encoded.narrow(0, b, b));
+            let z1 = m.aug_1.forward(&p, h1);
+            let z2 = m.second_augmenter().forward(&p, h2);
+            let terms = MclrecLosses::new(None, h1, h2, z1, z2);
+            let mut parts = Vec::new();
+            if c.lambda != 0.0 {
+                parts.push(terms.cl1.mul_scalar(c.lambda as f32));
+            }
+            if !c.no_cl2 {
+                parts.push(terms.cl2());
+            }
+            if !c.no_reg {
+                parts.push(terms.reg());
+            }
+            let Some(loss) = parts.into_iter().reduce(|a, b| a.add(b)) else {
+                return Ok(()); // nothing to optimise (validated configs never get here)
+            };
+            let value = loss.value().item() as f64;
+            if !value.is_finite() {
+                return Err(NonFiniteLoss {
+                    step: "2 (augmenters)",
+                    value,
+                });
+            }
+            loss.backward()
         };
-        let value = loss.value().item() as f64;
-        if !value.is_finite() {
-            return Err(NonFiniteLoss {
-                step: "2 (augmenters)",
-                value,
-            });
-        }
-        let grads = loss.backward();
         grads.accumulate_into(&mut self.model.store);
         self.augmenter_opt.step(&mut self.model.store);
         self.augmenter_opt.zero_grad(&mut self.model.store);

@@ -38,8 +38,8 @@ pub(super) fn forward<E: Element>(
         },
     );
     (
-        Tensor::from_vec(ctx, q.shape()),
-        Tensor::from_vec(probs, &[spec.prob_len()]),
+        Tensor::from_buffer(ctx, q.shape()),
+        Tensor::from_buffer(probs, &[spec.prob_len()]),
     )
 }
 
@@ -74,8 +74,8 @@ pub(super) fn backward<E: Element>(
         },
     );
     (
-        Tensor::from_vec(dq, q.shape()),
-        Tensor::from_vec(dkv, kv.shape()),
+        Tensor::from_buffer(dq, q.shape()),
+        Tensor::from_buffer(dkv, kv.shape()),
     )
 }
 

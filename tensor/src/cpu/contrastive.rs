@@ -31,8 +31,8 @@ pub(super) fn contrastive_pair<E: Element>(s: &Tensor<E>) -> (Tensor<E>, Tensor<
     let values = [k1 * nce, k1 * gaps + k2 * hinges].map(E::from_f64);
     (
         Tensor::from_vec(values.to_vec(), &[2]),
-        Tensor::from_vec(d_nce, &[m, m]),
-        Tensor::from_vec(d_reg, &[m, m]),
+        Tensor::from_buffer(d_nce, &[m, m]),
+        Tensor::from_buffer(d_reg, &[m, m]),
     )
 }
 

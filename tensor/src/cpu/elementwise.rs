@@ -3,7 +3,7 @@
 use ndarray::{ArrayViewD, IxDyn, Zip};
 use rayon::prelude::*;
 
-use super::PAR_MIN;
+use super::{Buffer, PAR_MIN};
 use crate::backend::{BinaryOp, UnaryOp};
 use crate::dropout_mask::DropoutMask;
 use crate::shape::numel;
@@ -22,15 +22,15 @@ fn map_chunks<E: Element>(x: &[E], out: &mut [E], f: impl Fn(&[E], &mut [E]) + S
     }
 }
 
-/// `f` over every element: collected straight into the output (no zero fill first), in
-/// parallel when large. Generic over `f`, so each op's loop is compiled (and vectorised) on
-/// its own instead of matching on the op per element.
-fn map<E: Element>(xs: &[E], f: impl Fn(E) -> E + Sync + Send) -> Vec<E> {
-    if xs.len() >= PAR_MIN {
-        xs.par_iter().with_min_len(CHUNK).map(|&v| f(v)).collect()
-    } else {
-        xs.iter().map(|&v| f(v)).collect()
-    }
+/// `f` over every element, written into a (pooled) output buffer, in parallel when large.
+/// Generic over `f`, so each op's loop is compiled (and vectorised) on its own instead of
+/// matching on the op per element.
+fn map<E: Element>(xs: &[E], f: impl Fn(E) -> E + Sync + Send) -> Buffer<E> {
+    let mut out = super::output(xs.len());
+    map_chunks(xs, &mut out, |x, o| {
+        o.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+    });
+    out
 }
 
 pub(super) fn unary<E: Element>(op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
@@ -38,7 +38,7 @@ pub(super) fn unary<E: Element>(op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
     let out = match op {
         // The hot ones go to the SIMD slice kernels.
         UnaryOp::Gelu | UnaryOp::Exp => {
-            let mut out = super::zeros(xs.len());
+            let mut out = super::output(xs.len());
             let kernel = if op == UnaryOp::Gelu {
                 E::gelu_slice
             } else {
@@ -63,12 +63,12 @@ pub(super) fn unary<E: Element>(op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
         UnaryOp::GtScalar(c) => map(xs, move |v| if v > c { E::one() } else { E::zero() }),
         UnaryOp::Powf(c) => map(xs, move |v| v.powf(c)),
     };
-    Tensor::from_vec(out, x.shape())
+    Tensor::from_buffer(out, x.shape())
 }
 
 pub(super) fn gelu_backward<E: Element>(x: &Tensor<E>, gy: &Tensor<E>) -> Tensor<E> {
     let (xs, gs) = (x.as_slice(), gy.as_slice());
-    let mut out = super::zeros(xs.len());
+    let mut out = super::output(xs.len());
     if xs.len() >= PAR_MIN {
         out.par_chunks_mut(CHUNK)
             .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
@@ -76,7 +76,7 @@ pub(super) fn gelu_backward<E: Element>(x: &Tensor<E>, gy: &Tensor<E>) -> Tensor
     } else {
         E::gelu_backward_slice(xs, gs, &mut out);
     }
-    Tensor::from_vec(out, x.shape())
+    Tensor::from_buffer(out, x.shape())
 }
 
 pub(super) fn binary<E: Element>(
@@ -103,20 +103,23 @@ fn binary_with<E: Element, F: Fn(E, E) -> E + Sync + Send + Copy>(
 ) -> Tensor<E> {
     let (av, bv) = (a.as_slice(), b.as_slice());
     let n = numel(out_shape);
+    let mut out = super::output(n);
     if a.shape() == b.shape() {
-        // Same shape: a straight zip, collected without a zero fill.
-        let out: Vec<E> = if n >= PAR_MIN {
-            av.par_iter()
-                .zip(bv)
-                .with_min_len(CHUNK)
-                .map(|(&x, &y)| f(x, y))
-                .collect()
-        } else {
-            av.iter().zip(bv).map(|(&x, &y)| f(x, y)).collect()
+        // Same shape: a straight zip.
+        let zip = |(o, (x, y)): (&mut [E], (&[E], &[E]))| {
+            for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                *o = f(x, y);
+            }
         };
-        return Tensor::from_vec(out, out_shape);
+        if n >= PAR_MIN {
+            out.par_chunks_mut(CHUNK)
+                .zip(av.par_chunks(CHUNK).zip(bv.par_chunks(CHUNK)))
+                .for_each(zip);
+        } else {
+            zip((&mut out, (av, bv)));
+        }
+        return Tensor::from_buffer(out, out_shape);
     }
-    let mut out = super::zeros(n);
     if a.shape() == out_shape && out_shape.ends_with(b.shape()) {
         // `b` repeats along the leading axes (a bias row, a scalar): row by row.
         let m = bv.len().max(1);
@@ -148,11 +151,12 @@ fn binary_with<E: Element, F: Fn(E, E) -> E + Sync + Send + Copy>(
             .and(&bb)
             .for_each(|o, &x, &y| *o = f(x, y));
     }
-    Tensor::from_vec(out, out_shape)
+    Tensor::from_buffer(out, out_shape)
 }
 
 pub(super) fn masked_fill<E: Element>(x: &Tensor<E>, mask: &Tensor<E>, value: E) -> Tensor<E> {
-    let mut out = x.as_slice().to_vec();
+    let mut out = super::output(x.numel());
+    out.copy_from_slice(x.as_slice());
     let sh = IxDyn(x.shape());
     let m = ArrayViewD::from_shape(mask.shape(), mask.as_slice()).expect("contiguous");
     let m = m.broadcast(sh.clone()).expect("broadcast checked");
@@ -162,7 +166,7 @@ pub(super) fn masked_fill<E: Element>(x: &Tensor<E>, mask: &Tensor<E>, value: E)
             *o = value
         }
     });
-    Tensor::from_vec(out, x.shape())
+    Tensor::from_buffer(out, x.shape())
 }
 
 /// Elements per parallel task of `dropout`.
@@ -170,7 +174,7 @@ const DROPOUT_CHUNK: usize = 1 << 14;
 
 pub(super) fn dropout<E: Element>(x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
     let xs = x.as_slice();
-    let mut out = super::zeros(xs.len());
+    let mut out = super::output(xs.len());
     let chunk = |(c, (o, i)): (usize, (&mut [E], &[E]))| {
         #[cfg(target_arch = "x86_64")]
         if crate::kernels::simd_enabled() {
@@ -190,7 +194,7 @@ pub(super) fn dropout<E: Element>(x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E
             .enumerate()
             .for_each(chunk);
     }
-    Tensor::from_vec(out, x.shape())
+    Tensor::from_buffer(out, x.shape())
 }
 
 /// `out[k] = x[k] * factor(base + k)`.

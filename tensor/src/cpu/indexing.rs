@@ -11,11 +11,11 @@ use crate::{Element, Tensor};
 pub(super) fn gather_rows<E: Element>(table: &Tensor<E>, idx: &[usize]) -> Tensor<E> {
     let cols = table.shape()[1];
     let t = table.as_slice();
-    let mut out = super::zeros(idx.len() * cols);
+    let mut out = super::output(idx.len() * cols);
     for (o, &i) in out.chunks_mut(cols.max(1)).zip(idx) {
         o.copy_from_slice(&t[i * cols..(i + 1) * cols]);
     }
-    Tensor::from_vec(out, &[idx.len(), cols])
+    Tensor::from_buffer(out, &[idx.len(), cols])
 }
 
 pub(super) fn scatter_add_rows<E: Element>(
@@ -32,7 +32,7 @@ pub(super) fn scatter_add_rows<E: Element>(
             .zip(&s[r * cols..(r + 1) * cols])
             .for_each(|(d, &v)| *d += v);
     }
-    Tensor::from_vec(out, &[n_rows, cols])
+    Tensor::from_buffer(out, &[n_rows, cols])
 }
 
 pub(super) fn gather<E: Element>(
@@ -44,7 +44,7 @@ pub(super) fn gather<E: Element>(
     let (outer, len, inner) = split_at_axis(x.shape(), axis);
     let k = out_shape[axis];
     let xs = x.as_slice();
-    let mut out = super::zeros(idx.len());
+    let mut out = super::output(idx.len());
     for o in 0..outer {
         for j in 0..k {
             for i in 0..inner {
@@ -53,7 +53,7 @@ pub(super) fn gather<E: Element>(
             }
         }
     }
-    Tensor::from_vec(out, out_shape)
+    Tensor::from_buffer(out, out_shape)
 }
 
 pub(super) fn scatter_add<E: Element>(
@@ -74,7 +74,7 @@ pub(super) fn scatter_add<E: Element>(
             }
         }
     }
-    Tensor::from_vec(out, shape)
+    Tensor::from_buffer(out, shape)
 }
 
 /// A heap entry ordered so that the heap's top is the worst of the kept `k`.
@@ -134,7 +134,7 @@ pub(crate) fn topk_row<E: Element>(row: &[E], k: usize, vals: &mut [E], idx: &mu
 pub(super) fn topk_rows<E: Element>(x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
     let n = *x.shape().last().unwrap();
     let rows = x.numel().checked_div(n).unwrap_or(0);
-    let mut vals = super::zeros(rows * k);
+    let mut vals = super::output(rows * k);
     let mut idx = vec![0usize; rows * k];
     if k > 0 && rows > 0 {
         vals.par_chunks_mut(k)
@@ -144,5 +144,5 @@ pub(super) fn topk_rows<E: Element>(x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<
     }
     let mut shape = x.shape().to_vec();
     *shape.last_mut().unwrap() = k;
-    (Tensor::from_vec(vals, &shape), idx)
+    (Tensor::from_buffer(vals, &shape), idx)
 }

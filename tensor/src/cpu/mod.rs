@@ -2,6 +2,7 @@
 //! GEMM, rayon across rows and batches, the SIMD kernels of [`crate::kernels`].
 
 mod attention;
+mod buffer_pool;
 mod contrastive;
 mod elementwise;
 mod indexing;
@@ -14,6 +15,9 @@ mod short_gemm;
 
 use rand::RngCore;
 
+pub(crate) use buffer_pool::{give_back, output, zeros, Buffer};
+pub use buffer_pool::{host_buffer_stats, HostBufferStats};
+
 use crate::attention::AttentionSpec;
 use crate::backend::{Backend, BinaryOp, RandomFill, ReduceOp, UnaryOp};
 use crate::dropout_mask::DropoutMask;
@@ -22,22 +26,6 @@ use crate::{Device, Element, Tensor};
 
 /// Elementwise work below this many elements stays on one thread.
 pub(crate) const PAR_MIN: usize = 1 << 15;
-
-/// `n` zeros, written in parallel when large (a serial `vec![0; n]` of a big output was a
-/// visible serial section of the training step).
-pub(crate) fn zeros<E: Element>(n: usize) -> Vec<E> {
-    use rayon::prelude::*;
-    if n < PAR_MIN {
-        return vec![E::zero(); n];
-    }
-    let mut v: Vec<E> = Vec::with_capacity(n);
-    v.spare_capacity_mut()
-        .par_chunks_mut(1 << 14)
-        .for_each(|c| c.iter_mut().for_each(|x| _ = x.write(E::zero())));
-    // SAFETY: all n elements were written above.
-    unsafe { v.set_len(n) };
-    v
-}
 
 /// The CPU implementation of [`Backend`].
 pub struct CpuBackend;

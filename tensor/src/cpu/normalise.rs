@@ -8,9 +8,9 @@ use crate::{Element, Tensor};
 pub(super) fn softmax<E: Element>(x: &Tensor<E>, log: bool) -> Tensor<E> {
     let n = *x.shape().last().unwrap();
     let xs = x.as_slice();
-    let mut out = super::zeros(xs.len());
+    let mut out = super::output(xs.len());
     if n == 0 {
-        return Tensor::from_vec(out, x.shape());
+        return Tensor::from_buffer(out, x.shape());
     }
     let row = |(o, i): (&mut [E], &[E])| {
         if log {
@@ -24,7 +24,7 @@ pub(super) fn softmax<E: Element>(x: &Tensor<E>, log: bool) -> Tensor<E> {
     } else {
         out.chunks_mut(n).zip(xs.chunks(n)).for_each(row);
     }
-    Tensor::from_vec(out, x.shape())
+    Tensor::from_buffer(out, x.shape())
 }
 
 pub(super) fn layer_norm<E: Element>(
@@ -36,7 +36,7 @@ pub(super) fn layer_norm<E: Element>(
     let n = *x.shape().last().unwrap();
     let rows = x.numel() / n.max(1);
     let (xs, g, b) = (x.as_slice(), gamma.as_slice(), beta.as_slice());
-    let mut out = super::zeros(xs.len());
+    let mut out = super::output(xs.len());
     let mut stats = vec![(E::zero(), E::zero()); rows];
     let row = |o: &mut [E], i: &[E], s: &mut (E, E)| *s = E::layer_norm_row(i, g, b, eps, o);
     if xs.len() >= PAR_MIN {
@@ -53,7 +53,7 @@ pub(super) fn layer_norm<E: Element>(
     let sh = &x.shape()[..x.rank() - 1];
     let mean = Tensor::from_vec(stats.iter().map(|s| s.0).collect(), sh);
     let rstd = Tensor::from_vec(stats.iter().map(|s| s.1).collect(), sh);
-    (Tensor::from_vec(out, x.shape()), mean, rstd)
+    (Tensor::from_buffer(out, x.shape()), mean, rstd)
 }
 
 /// Rows per partial sum of `dgamma` / `dbeta`: fixed, so the sums do not depend on the
@@ -70,7 +70,7 @@ pub(super) fn layer_norm_backward<E: Element>(
     let n = *x.shape().last().unwrap();
     let (xs, gs, gam) = (x.as_slice(), g.as_slice(), gamma.as_slice());
     let (mu, rs) = (mean.as_slice(), rstd.as_slice());
-    let mut dx = super::zeros(xs.len());
+    let mut dx = super::output(xs.len());
     let inv_n = E::from_f64(1.0 / n as f64);
     let chunk = |(c, dx): (usize, &mut [E])| {
         // Partial (dgamma, dbeta) of this chunk's rows, side by side.
@@ -116,7 +116,7 @@ pub(super) fn layer_norm_backward<E: Element>(
     }
     let dbeta = sums.split_off(n);
     (
-        Tensor::from_vec(dx, x.shape()),
+        Tensor::from_buffer(dx, x.shape()),
         Tensor::from_vec(sums, &[n]),
         Tensor::from_vec(dbeta, &[n]),
     )
@@ -128,7 +128,7 @@ pub(super) fn layer_norm_backward<E: Element>(
 pub(super) fn cross_entropy<E: Element>(x: &Tensor<E>, targets: &[usize]) -> (f64, Tensor<E>) {
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let xs = x.as_slice();
-    let mut grad = super::zeros(n * c);
+    let mut grad = super::output(n * c);
     let inv_n = E::from_f64(1.0 / n as f64);
     let row = |(i, g): (usize, &mut [E])| -> f64 {
         let xr = &xs[i * c..(i + 1) * c];
@@ -156,6 +156,6 @@ pub(super) fn cross_entropy<E: Element>(x: &Tensor<E>, targets: &[usize]) -> (f6
     };
     (
         losses.iter().sum::<f64>() / n as f64,
-        Tensor::from_vec(grad, &[n, c]),
+        Tensor::from_buffer(grad, &[n, c]),
     )
 }

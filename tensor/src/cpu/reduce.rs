@@ -115,7 +115,7 @@ pub(super) fn arg_reduce<E: Element>(
     let (outer, len, inner) = split_at_axis(x.shape(), axis);
     assert!(len > 0, "max/min over an empty axis");
     let xs = x.as_slice();
-    let mut val = super::zeros(outer * inner);
+    let mut val = super::output(outer * inner);
     let mut idx = vec![0usize; outer * inner];
     for o in 0..outer {
         for i in 0..inner {
@@ -132,5 +132,5 @@ pub(super) fn arg_reduce<E: Element>(
             idx[o * inner + i] = bi;
         }
     }
-    (Tensor::from_vec(val, &out_shape(x.shape(), axis)), idx)
+    (Tensor::from_buffer(val, &out_shape(x.shape(), axis)), idx)
 }

@@ -32,8 +32,8 @@ pub(super) fn applies(k: usize, n: usize) -> bool {
 
 /// `B` as the kernel reads it: rows of `n` floats `ldb` apart.
 pub(super) struct PanelB {
-    /// The packed copy `ptr` points into, if `B` had to be packed.
-    _packed: Option<Vec<f32>>,
+    /// The packed copy `ptr` points into, if `B` had to be packed (a pooled buffer).
+    _packed: Option<super::Buffer<f32>>,
     ptr: *const f32,
     ldb: usize,
     /// Floats between consecutive 16-column panels.
@@ -59,7 +59,8 @@ impl PanelB {
                 panel_stride: NR,
             };
         }
-        let mut p = vec![0.0f32; k * n];
+        // Every element is written below.
+        let mut p = super::output::<f32>(k * n);
         for (panel, dst) in p.chunks_exact_mut(k * NR).enumerate() {
             for (i, row) in dst.chunks_exact_mut(NR).enumerate() {
                 for (j, v) in row.iter_mut().enumerate() {
