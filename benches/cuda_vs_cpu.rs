@@ -12,12 +12,13 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mclrec::tensor::{AdamParams, ChaCha8Rng, Device, Tensor};
-use mclrec::trainer::run::{build_model, epoch_rng};
-use mclrec::trainer::train_step::{make_batch, Learner};
-use mclrec::trainer::{
-    eval_cases, evaluate, train_samples, Dataset, EvalOptions, LengthBucketSampler, Split,
-    TrainConfig,
-};
+use mclrec::trainer::run::build_model;
+use mclrec::trainer::train_step::Learner;
+use mclrec::trainer::{eval_cases, evaluate, EvalOptions, Split, TrainConfig};
+
+#[path = "common/median_batch.rs"]
+mod median_batch;
+use median_batch::{beauty, median_batch};
 use rand::SeedableRng;
 
 /// The devices to compare: the CPU, and cuda:0 when it can be had.
@@ -119,28 +120,12 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-fn beauty() -> Dataset {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/amazon-beauty.txt");
-    let text = std::fs::read_to_string(path).expect("data/amazon-beauty.txt");
-    Dataset::from_text(&text, "amazon-beauty.txt").expect("valid dataset")
-}
-
 /// One three-step batch and the all-user evaluation, on each device, with the same
 /// initial model (built on the CPU, then moved as `mclrec-cli run --device` does).
 fn bench_training(c: &mut Criterion) {
     let data = beauty();
     let config = TrainConfig::paper_beauty("beauty");
-    let samples = train_samples(&data, config.max_len);
-    let sampler = LengthBucketSampler::new(
-        samples.iter().map(|s| s.input.len()).collect(),
-        config.batch_size,
-    );
-    let mut rng = epoch_rng(config.seed, 1);
-    let mut order = sampler.epoch(&mut rng);
-    order.sort_by_key(|b| b.iter().map(|&i| samples[i].input.len()).max());
-    let idx = order[order.len() / 2].clone();
-    let (batch, targets, views) = make_batch(&samples, &idx, true, &mut rng);
-    let views = views.expect("views");
+    let (batch, targets, views) = median_batch(&data, &config);
     let cases = eval_cases(&data, Split::Test, config.max_len);
     let mut group = c.benchmark_group("training");
     group.sample_size(10);

@@ -18,34 +18,19 @@ use mclrec::autograd::Tape;
 use mclrec::models::losses::{rec_loss, MclrecLosses};
 use mclrec::models::{Bound, SeqBatch};
 use mclrec::tensor::{ChaCha8Rng, Tensor};
-use mclrec::trainer::run::{build_model, epoch_rng};
-use mclrec::trainer::train_step::{make_batch, Learner};
-use mclrec::trainer::{
-    eval_cases, evaluate, train_samples, Dataset, EvalOptions, LengthBucketSampler, Split,
-    TrainConfig,
-};
-use rand::SeedableRng;
+use mclrec::trainer::run::build_model;
+use mclrec::trainer::train_step::Learner;
+use mclrec::trainer::{eval_cases, evaluate, EvalOptions, Split, TrainConfig};
 
-fn beauty() -> Dataset {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/amazon-beauty.txt");
-    let text = std::fs::read_to_string(path).expect("data/amazon-beauty.txt");
-    Dataset::from_text(&text, "amazon-beauty.txt").expect("valid dataset")
-}
+#[path = "common/median_batch.rs"]
+mod median_batch;
+use median_batch::{beauty, median_batch};
+use rand::SeedableRng;
 
 fn bench_parts(c: &mut Criterion) {
     let data = beauty();
     let config = TrainConfig::paper_beauty("beauty");
-    let samples = train_samples(&data, config.max_len);
-    let sampler = LengthBucketSampler::new(
-        samples.iter().map(|s| s.input.len()).collect(),
-        config.batch_size,
-    );
-    let mut rng = epoch_rng(config.seed, 1);
-    let mut order = sampler.epoch(&mut rng);
-    order.sort_by_key(|b| b.iter().map(|&i| samples[i].input.len()).max());
-    let idx = order[order.len() / 2].clone();
-    let (batch, targets, views) = make_batch(&samples, &idx, true, &mut rng);
-    let views = views.expect("views");
+    let (batch, targets, views) = median_batch(&data, &config);
     let all = SeqBatch::concat(&[&batch, &views.first, &views.second]);
     let mut learner = Learner::new(build_model(&config, &data), &config);
     let m = &learner.model;

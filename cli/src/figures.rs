@@ -14,7 +14,7 @@ use mclrec_trainer::{eval_cases, Split};
 use plotters::prelude::*;
 
 use crate::eval::{by_length, load_weights, noisy};
-use crate::plots::{range, read, register_font, Err};
+use crate::plots::{legend, range, read, register_font, Err};
 
 #[derive(Subcommand, Debug)]
 pub enum FigureCommand {
@@ -80,7 +80,7 @@ fn two_panels(
     title: &str,
     x_desc: &str,
     (hr, ndcg): (&[Line], &[Line]),
-    legend: SeriesLabelPosition,
+    position: SeriesLabelPosition,
 ) -> Result<(), Err> {
     register_font();
     let root = BitMapBackend::new(out, (1100, 460)).into_drawing_area();
@@ -110,13 +110,7 @@ fn two_panels(
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c));
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(legend.clone())
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()?;
+        legend(&mut chart, position.clone())?;
     }
     root.present()?;
     Ok(())
@@ -254,13 +248,7 @@ fn draw_groups(out: &Path, dataset: &str, rows: &[GroupRow]) -> Result<(), Err> 
                 .label(name.as_str())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
     root.present()?;
     Ok(())

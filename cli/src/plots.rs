@@ -77,6 +77,28 @@ pub(crate) fn range(v: &[f64]) -> (f64, f64) {
 
 pub(crate) type Err = Box<dyn std::error::Error>;
 
+/// A chart with `f64` axes on a PNG.
+pub(crate) type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Draws the chart's legend at `position` in the project's style.
+pub(crate) fn legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> Result<(), Err> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()?;
+    Ok(())
+}
+
 fn panel(
     area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     title: &str,
@@ -168,12 +190,7 @@ pub fn draw(dir: &Path) -> Result<(), Err> {
                 .label(format!("best epoch {b}"))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present()?;
     }
     Ok(())

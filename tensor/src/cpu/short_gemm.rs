@@ -21,13 +21,16 @@ use std::arch::x86_64::*;
 pub(super) const MR: usize = 6;
 const NR: usize = 16;
 
-/// Whether `m x k @ k x n` with a row-major `A` goes through this kernel: `n` a multiple of
-/// the tile width, `k` short enough for `B` to stay in L2, and a processor with AVX2+FMA.
+/// Whether `m x k @ k x n` with a row-major `A` goes through this kernel: `k` short enough
+/// for `B` to stay in L2, and [`fits`] `n`.
 pub(super) fn applies(k: usize, n: usize) -> bool {
-    (1..=512).contains(&k)
-        && n.is_multiple_of(NR)
-        && (NR..=1024).contains(&n)
-        && crate::kernels::simd_enabled()
+    (1..=512).contains(&k) && fits(n)
+}
+
+/// `n` whole tile widths, at most 1,024 (the model's widths), on a processor with
+/// AVX2+FMA.
+fn fits(n: usize) -> bool {
+    n.is_multiple_of(NR) && (NR..=1024).contains(&n) && crate::kernels::simd_enabled()
 }
 
 /// `B` as the kernel reads it: rows of `n` floats `ldb` apart.
@@ -206,10 +209,7 @@ const KC: usize = 64;
 /// Whether `A^T B` (`A` row-major `k x m`, `B` row-major `k x n`) goes through
 /// [`transposed_rows`]: the weight gradients `dY^T X` of the linear layers.
 pub(super) fn applies_transposed(m: usize, n: usize) -> bool {
-    (1..=1024).contains(&m)
-        && n.is_multiple_of(NR)
-        && (NR..=1024).contains(&n)
-        && crate::kernels::simd_enabled()
+    (1..=1024).contains(&m) && fits(n)
 }
 
 /// Rows `r0 .. r0 + rows` of `C = A^T B` for row-major `A` (`k x m`) and `B` (`k x n`),
