@@ -67,6 +67,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     let (config, _) = train.resolve(None)?;
     let r = mclrec_trainer::bench::bench(&config, &data, args.warmup, args.batches)?;
     let threads = rayon::current_num_threads();
+    let pool = mclrec_tensor::host_buffer_stats();
     if args.json {
         println!(
             "{}",
@@ -76,6 +77,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
                 "batches": args.batches, "s_per_batch_median": r.median_batch_s,
                 "samples_per_s": r.samples_per_s, "s_per_epoch": r.s_per_epoch,
                 "gflops": r.gflops, "peak_rss_mb": peak_rss_mb(),
+                "host_buffers": {"fresh": pool.fresh, "reused": pool.reused},
             })
         );
     } else {
@@ -91,6 +93,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         );
         println!("  useful GFLOP/s   {:.1}", r.gflops);
         println!("  peak RSS         {:.0} MiB", peak_rss_mb());
+        println!(
+            "  host buffers     {} reused, {} fresh (the CPU backend's pool)",
+            pool.reused, pool.fresh
+        );
     }
     Ok(())
 }

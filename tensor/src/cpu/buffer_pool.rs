@@ -151,16 +151,25 @@ pub(crate) fn output<E: Element>(n: usize) -> Buffer<E> {
         };
     }
     let k = class_of(bytes);
-    let cap = class_bytes(k) / std::mem::size_of::<E>();
-    let reused =
-        with_shelf::<E, _>(|free, pooled| free[k].pop().inspect(|_| *pooled -= class_bytes(k)));
+    // Best fit: the buffer's own class, else one up to 3 classes (at most 1.7x) larger, so
+    // that a batch shorter than the last one reuses its buffers instead of allocating.
+    let reused = with_shelf::<E, _>(|free, pooled| {
+        (k..(k + 4).min(CLASSES)).find_map(|c| {
+            let ptr = free[c].pop()?;
+            *pooled -= class_bytes(c);
+            Some((ptr, c))
+        })
+    });
     let counter = if reused.is_some() { &REUSED } else { &FRESH };
     counter.fetch_add(1, Ordering::Relaxed);
     let vec = match reused {
-        // SAFETY: the pointer is the allocation of a `Vec<E>` (same TypeId) of capacity
-        // `cap` whose `cap` elements were all initialised (see `give_back`).
-        Some(ptr) => unsafe { Vec::from_raw_parts(ptr as *mut E, cap, cap) },
-        None => vec![E::zero(); cap],
+        // SAFETY: the pointer is the allocation of a `Vec<E>` (same TypeId) of class `c`'s
+        // capacity, whose elements were all initialised (see `give_back`).
+        Some((ptr, c)) => {
+            let cap = class_bytes(c) / std::mem::size_of::<E>();
+            unsafe { Vec::from_raw_parts(ptr as *mut E, cap, cap) }
+        }
+        None => vec![E::zero(); class_bytes(k) / std::mem::size_of::<E>()],
     };
     Buffer { vec, len: n }
 }
