@@ -20,7 +20,7 @@ struct EmbeddingBackward {
 impl<E: Element> Backward<E> for EmbeddingBackward {
     fn backward(&self, g: &Tensor<E>, grads: &mut GradSink<'_, E>) {
         let d = g.shape()[g.rank() - 1];
-        let g2 = g.reshape(&[g.numel() / d, d]);
+        let g2 = g.reshape(&[g.numel().checked_div(d).unwrap_or(0), d]);
         // Dropping the padding lookups before the scatter (rather than zeroing the padding
         // row after it) keeps the whole pass on the tensor's device.
         let gt = match &self.kept {
