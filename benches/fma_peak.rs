@@ -1,6 +1,7 @@
-//! This machine's FP32 FMA peak: independent AVX2 FMA chains that keep both FMA ports busy,
-//! on one thread and on every rayon thread. GFLOP/s quoted elsewhere are shares of this.
-//! Criterion's "elem/s" here counts floating-point operations (an FMA is 2).
+//! This machine's FP32 FMA peak: independent FMA chains that keep both FMA ports busy, on
+//! one thread and on every rayon thread, with 8-lane AVX2 and, where the processor has it,
+//! 16-lane AVX-512 (the wider figure is the machine's peak). GFLOP/s quoted elsewhere are
+//! shares of this. Criterion's "elem/s" here counts floating-point operations (an FMA is 2).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rayon::prelude::*;
@@ -29,6 +30,26 @@ unsafe fn fma_loop(seed: f32) -> f32 {
     out.iter().sum()
 }
 
+/// The same chains 16 lanes wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_512(seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let a = _mm512_set1_ps(0.999_999);
+    let b = _mm512_set1_ps(1e-7);
+    let mut acc = [_mm512_set1_ps(seed); CHAINS];
+    for _ in 0..ITERS {
+        for r in acc.iter_mut() {
+            *r = _mm512_fmadd_ps(*r, a, b);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for r in acc {
+        s = _mm512_add_ps(s, r);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn fma_loop(seed: f32) -> f32 {
     let mut acc = [seed; CHAINS * 8];
@@ -40,25 +61,34 @@ unsafe fn fma_loop(seed: f32) -> f32 {
     acc.iter().sum()
 }
 
-fn bench_peak(c: &mut Criterion) {
-    let flops_one = (ITERS * CHAINS * 8 * 2) as u64;
+/// One thread and every rayon thread running `fma` (`lanes` wide), under `name`.
+fn bench_width(c: &mut Criterion, name: &str, lanes: usize, fma: unsafe fn(f32) -> f32) {
+    let flops_one = (ITERS * CHAINS * lanes * 2) as u64;
     let mut group = c.benchmark_group("fma_peak_f32");
     group.sample_size(20);
     group.throughput(Throughput::Elements(flops_one));
-    group.bench_function(BenchmarkId::new("cpu", "1 thread"), |b| {
-        b.iter(|| unsafe { fma_loop(std::hint::black_box(1.0)) })
+    group.bench_function(BenchmarkId::new(name, "1 thread"), |b| {
+        b.iter(|| unsafe { fma(std::hint::black_box(1.0)) })
     });
     let threads = rayon::current_num_threads();
     group.throughput(Throughput::Elements(flops_one * threads as u64));
-    group.bench_function(BenchmarkId::new("cpu", format!("{threads} threads")), |b| {
+    group.bench_function(BenchmarkId::new(name, format!("{threads} threads")), |b| {
         b.iter(|| {
             (0..threads)
                 .into_par_iter()
-                .map(|i| unsafe { fma_loop(i as f32) })
+                .map(|i| unsafe { fma(i as f32) })
                 .sum::<f32>()
         })
     });
     group.finish();
+}
+
+fn bench_peak(c: &mut Criterion) {
+    bench_width(c, "avx2", 8, fma_loop);
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        bench_width(c, "avx512", 16, fma_loop_512);
+    }
 }
 
 criterion_group!(benches, bench_peak);

@@ -2,7 +2,9 @@
 # Reruns the experiments of docs/RESULTS.md with this project's own tool: Table 3 (SASRec,
 # CL4SRec, MCLRec x 3 seeds on Beauty and Sports), Table 4 (ablations and joint training on
 # Beauty), Figure 4 (batch sizes), Figure 7 (noise) and Figure 8 (user groups), then prints
-# every table as markdown. Runs go to runs/repro/<name>; a finished run is not rerun, an
+# every table as markdown. Runs go to runs/repro/<name> (ignored by git); a finished run is
+# archived into results/<name> (its metrics, test results and weights, committed) by
+# scripts/archive_run.py. An archived run is not rerun (delete results/<name> to rerun it), an
 # interrupted one is resumed, so the script can be stopped and started again.
 #
 #   scripts/reproduce.sh            # everything (days on a 2-core CPU)
@@ -17,25 +19,29 @@ cd "$root"
 cargo build --release --quiet -p mclrec-cli
 cli=$root/target/release/mclrec-cli
 out=runs/repro
+results=results
 threads=${THREADS:-0}
 only=${ONLY:-all}
-mkdir -p "$out"
+mkdir -p "$out" "$results"
 
 # run NAME FLAGS...: one training run to early stopping (paper settings unless overridden).
 run() {
     local name=$1
     shift
     local dir=$out/$name
-    if [ -f "$dir/results.json" ]; then
+    if [ -f "$results/$name/results.json" ]; then
         return
     fi
-    local start=$SECONDS
-    if [ -f "$dir/last.safetensors" ]; then
-        "$cli" run --resume "$dir" --threads "$threads" >/dev/null
-    else
-        "$cli" run "$@" --epochs 300 --threads "$threads" --out "$dir" >/dev/null
+    if [ ! -f "$dir/results.json" ]; then
+        local start=$SECONDS
+        if [ -f "$dir/last.safetensors" ]; then
+            "$cli" run --resume "$dir" --threads "$threads" >/dev/null
+        else
+            "$cli" run "$@" --epochs 300 --threads "$threads" --out "$dir" >/dev/null
+        fi
+        echo $((SECONDS - start)) >> "$dir/wall_seconds"
     fi
-    echo $((SECONDS - start)) >> "$dir/wall_seconds"
+    python3 scripts/archive_run.py "$dir" "$results/$name"
 }
 
 want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
@@ -64,7 +70,7 @@ if want batch; then
     done
 fi
 
-python3 - "$out" <<'PY'
+python3 - "$results" <<'PY'
 import json, os, sys
 out = sys.argv[1]
 print("| run | best epoch | epochs | wall | HR@5 | HR@10 | HR@20 | NDCG@5 | NDCG@10 | NDCG@20 |")
@@ -85,8 +91,8 @@ PY
 models=()
 for pair in "SASRec=beauty-sasrec" "CL4SRec=beauty-cl4srec" "MCLRec=beauty-mclrec-s2023"; do
     name=${pair%%=*} run=${pair#*=}
-    if [ -f "$out/$run/results.json" ]; then
-        models+=(--model "$name=$out/$run/best.safetensors")
+    if [ -f "$results/$run/results.json" ]; then
+        models+=(--model "$name=$results/$run/model.safetensors")
     fi
 done
 mkdir -p docs/figures
@@ -101,8 +107,8 @@ fi
 if want curves; then
     runs=()
     for pair in "SASRec=beauty-sasrec" "CL4SRec=beauty-cl4srec" "MCLRec=beauty-mclrec-s2023"; do
-        if [ -f "$out/${pair#*=}/metrics.jsonl" ]; then
-            runs+=(--run "${pair%%=*}=$out/${pair#*=}")
+        if [ -f "$results/${pair#*=}/metrics.jsonl" ]; then
+            runs+=(--run "${pair%%=*}=$results/${pair#*=}")
         fi
     done
     if [ ${#runs[@]} -gt 0 ]; then
