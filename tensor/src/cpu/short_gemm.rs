@@ -14,7 +14,6 @@
 //!
 //! Each element of `C` is one FMA chain over `k` in order, whatever the thread count.
 //!
-//!
 //! On a processor with AVX-512 two neighbouring panels go through one `6 x 32` tile of 12
 //! `zmm` accumulators instead ([`tile_wide`]): the same FMA chains, so the same bits, at
 //! twice the width per instruction. Measured on a 2-core AVX-512 Xeon (`mclrec-cli bench`,
@@ -252,13 +251,12 @@ impl Tile {
             }
         }
         for p in p..panels {
-            let (a, rsa, csa) = (self.a, self.rsa, self.csa);
             tile_of(
                 self.mr,
                 self.k,
-                a,
-                rsa,
-                csa,
+                self.a,
+                self.rsa,
+                self.csa,
                 b.add(p * panel_stride),
                 ldb,
                 c.add(p * NR),
