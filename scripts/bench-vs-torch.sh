@@ -12,7 +12,7 @@
 # Environment: THREADS (2), BATCHES (50), DEVICE (cpu | cuda), DATA (the Beauty file of
 # ../shared/datasets), MCLREC_SHARED (the shared folder, default ../shared beside the
 # repository), PYTHON (a python with torch; default: python3 when it has torch, else the
-# venv).
+# venv), MCLREC_CLI (a prebuilt mclrec-cli to time; default: build it with cargo).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +40,11 @@ if [ -z "$python" ]; then
         "$venv/bin/pip" install --quiet torch numpy
     fi
 fi
-(cd "$root" && cargo build --release --quiet -p mclrec-cli "${features[@]}")
+cli=${MCLREC_CLI:-}
+if [ -z "$cli" ]; then
+    (cd "$root" && cargo build --release --quiet -p mclrec-cli "${features[@]}")
+    cli=$root/target/release/mclrec-cli
+fi
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -48,7 +52,7 @@ for model in mclrec sasrec; do
     schedule=three-step
     [ "$model" = sasrec ] && schedule=sasrec
     echo "== $model: mclrec-cli bench" >&2
-    ours=$("$root/target/release/mclrec-cli" bench --dataset "$data" --model "$model" \
+    ours=$("$cli" bench --dataset "$data" --model "$model" \
         --threads "$threads" --batches "$batches" --device "$device" --json)
     echo "$model ours $ours" >> "$results"
     for mode in pad50 bucket; do

@@ -11,13 +11,21 @@
 #   ONLY=table3 scripts/reproduce.sh
 #
 # Environment: THREADS (0 = one per core), ONLY (table3 | table4 | batch | noise | groups |
-# curves). The figures go to docs/figures/ (PNG, drawn by `mclrec-cli figure`).
+# curves), DEVICE (cpu | cuda: train on the GPU, ~5 s per Beauty MCLRec epoch on an H200),
+# MCLREC_CLI (a prebuilt mclrec-cli, e.g. from `scripts/gpu-check.sh --bundle`, for a
+# machine without cargo). The figures go to docs/figures/ (PNG, drawn by `mclrec-cli figure`).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cargo build --release --quiet -p mclrec-cli
-cli=$root/target/release/mclrec-cli
+device=${DEVICE:-cpu}
+cli=${MCLREC_CLI:-}
+if [ -z "$cli" ]; then
+    features=()
+    [ "$device" = cpu ] || features=(--features cuda)
+    cargo build --release --quiet -p mclrec-cli "${features[@]}"
+    cli=$root/target/release/mclrec-cli
+fi
 out=runs/repro
 results=results
 threads=${THREADS:-0}
@@ -37,7 +45,7 @@ run() {
         if [ -f "$dir/last.safetensors" ]; then
             "$cli" run --resume "$dir" --threads "$threads" >/dev/null
         else
-            "$cli" run "$@" --epochs 300 --threads "$threads" --out "$dir" >/dev/null
+            "$cli" run "$@" --epochs 300 --threads "$threads" --device "$device" --out "$dir" >/dev/null
         fi
         echo $((SECONDS - start)) >> "$dir/wall_seconds"
     fi

@@ -6,11 +6,11 @@ use mclrec::trainer::run::epoch_rng;
 use mclrec::trainer::train_step::{make_batch, Views};
 use mclrec::trainer::{train_samples, Dataset, LengthBucketSampler, TrainConfig};
 
-/// The Beauty data shipped in `data/`.
+/// The Beauty data shipped in `data/`, built into the bench binary so that it runs from any
+/// folder (`scripts/gpu-check.sh --bundle`).
 pub fn beauty() -> Dataset {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/amazon-beauty.txt");
-    let text = std::fs::read_to_string(path).expect("data/amazon-beauty.txt");
-    Dataset::from_text(&text, "amazon-beauty.txt").expect("valid dataset")
+    let text = include_str!("../../data/amazon-beauty.txt");
+    Dataset::from_text(text, "amazon-beauty.txt").expect("valid dataset")
 }
 
 /// The batch of median length among the batches of epoch 1 under `config`: its sequences,

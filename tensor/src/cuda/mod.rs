@@ -92,6 +92,14 @@ pub(crate) fn probe(ordinal: usize) -> Result<(), DeviceError> {
             Err(e) if e.0 == sys::CUresult::CUDA_ERROR_NO_DEVICE => {
                 return Err(DeviceError::NoGpu(ordinal))
             }
+            // Seen when a CUDA toolkit's forward-compatibility libcuda (.../cuda/compat) is
+            // found before the driver's own.
+            Err(e) if e.0 == sys::CUresult::CUDA_ERROR_SYSTEM_DRIVER_MISMATCH => {
+                return Err(DeviceError::NoDriver(format!(
+                    "cuInit failed: {e} (is a forward-compatibility libcuda, such as \
+                     /usr/local/cuda/compat, ahead of the driver's own on LD_LIBRARY_PATH?)"
+                )))
+            }
             Err(e) => return Err(DeviceError::NoDriver(format!("cuInit failed: {e}"))),
         }
         result::device::get_count()
@@ -151,6 +159,10 @@ pub struct CudaBackend {
     unused_meta: CudaSlice<u64>,
 }
 
+/// How to make a CUDA library findable, for the "not found" errors.
+const LIB_HINT: &str = "(looked for lib{cublas,nvrtc}.so and .so.12 on the loader path: add \
+     its folder to LD_LIBRARY_PATH, and where only .so.13 exists, link it as .so there)";
+
 impl CudaBackend {
     /// The backend of GPU `ordinal`, created (context, cuBLAS, kernel compilation) on first
     /// use and kept for the life of the process, since [`crate::backend::backend_for`] hands
@@ -168,12 +180,15 @@ impl CudaBackend {
         // cudarc panics when a library it loads lazily is missing: look for cuBLAS and NVRTC
         // first, and keep any other panic of the set-up an error too.
         // SAFETY: only try to open the libraries.
+        // cudarc (built against CUDA 12) asks the loader for `libcublas.so` or
+        // `libcublas.so.12`; CUDA 13 ships only `libcublas.so.13` in some installs (pip's
+        // nvidia wheels), so say how to make it findable.
         if !unsafe { cudarc::cublas::sys::is_culib_present() } {
-            return Err("the cuBLAS library (libcublas) was not found".into());
+            return Err(format!("the cuBLAS library was not found {LIB_HINT}"));
         }
         // SAFETY: as above.
         if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-            return Err("the NVRTC library (libnvrtc) was not found".into());
+            return Err(format!("the NVRTC library was not found {LIB_HINT}"));
         }
         let made = std::panic::catch_unwind(|| Self::new(ordinal))
             .unwrap_or_else(|_| Err("setting up the device panicked".into()))?;
