@@ -92,15 +92,21 @@ for name in sorted(os.listdir(out)):
     epochs = sum(1 for _ in open(os.path.join(out, name, "metrics.jsonl")))
     wall = sum(int(x) for x in open(os.path.join(out, name, "wall_seconds"))) if os.path.exists(os.path.join(out, name, "wall_seconds")) else 0
     cells = [t[k] for k in ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")]
-    print(f"| {name} | {r['best_epoch']} | {epochs} | {wall / 3600:.1f} h | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
+    print(f"| {name} | {r['best_epoch']} | {epochs} | {wall / 60:.0f} min | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
 PY
 
-# The models of Figures 7 and 8 that have finished: NAME=WEIGHTS arguments for `figure`.
+# The models of Figures 7 and 8 that have finished: NAME=WEIGHTS arguments for `figure`,
+# with the official checkpoint first as the reference when ../shared has it.
+official=$root/../shared/reference/beauty-official/model.safetensors
 models=()
-for pair in "SASRec=beauty-sasrec" "CL4SRec=beauty-cl4srec" "MCLRec=beauty-mclrec-s2023"; do
+[ -f "$official" ] && models+=(--model "MCLRec (official checkpoint)=$official")
+pairs=()
+for seed in 2023 2024 2025; do pairs+=("MCLRec seed $seed=beauty-mclrec-s$seed"); done
+pairs+=("CL4SRec=beauty-cl4srec" "SASRec=beauty-sasrec")
+for pair in "${pairs[@]}"; do
     name=${pair%%=*} run=${pair#*=}
     if [ -f "$results/$run/results.json" ]; then
-        models+=(--model "$name=$results/$run/model.safetensors")
+        models+=(--model "$name (this project)=$results/$run/model.safetensors")
     fi
 done
 mkdir -p docs/figures
@@ -114,7 +120,7 @@ if want groups && [ ${#models[@]} -gt 0 ]; then
 fi
 if want curves; then
     runs=()
-    for pair in "SASRec=beauty-sasrec" "CL4SRec=beauty-cl4srec" "MCLRec=beauty-mclrec-s2023"; do
+    for pair in "${pairs[@]}"; do
         if [ -f "$results/${pair#*=}/metrics.jsonl" ]; then
             runs+=(--run "${pair%%=*}=$results/${pair#*=}")
         fi
