@@ -15,12 +15,8 @@
 # machine; see scripts/bench-vs-torch.sh); RUN_SECONDS=N also trains MCLRec on Beauty on the
 # GPU for at most N seconds (into LOG_DIR/run); LOG_DIR (target/gpu-check, or DIR/logs).
 #
-# Needs a CUDA driver and the cuBLAS and NVRTC libraries, no CUDA toolkit. cudarc (built
-# against CUDA 12) asks the loader for libcublas.so / libcublas.so.12 (and the same for
-# nvrtc); CUDA 13 installs such as pip's nvidia wheels ship only .so.13, and a toolkit's
-# forward-compatibility libcuda (cuda/compat) fails against an older driver. So the script
-# links what it finds under unversioned names in a folder of its own and puts it first on
-# LD_LIBRARY_PATH (seen needed on an H200 machine with driver 580 and CUDA 13).
+# Needs a CUDA driver and the cuBLAS and NVRTC libraries, no CUDA toolkit; they are made
+# findable under the names cudarc asks for by scripts/cuda-libs.sh.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -64,26 +60,16 @@ for line in sys.stdin:
     mkdir -p "$bundle/shared/bench" "$bundle/shared/datasets"
     cp "$shared/bench/torch_reference.py" "$bundle/shared/bench/"
     cp "$shared/datasets/amazon-beauty.txt" "$bundle/shared/datasets/"
-    cp scripts/gpu-check.sh scripts/bench-vs-torch.sh "$bundle/"
+    cp scripts/gpu-check.sh scripts/bench-vs-torch.sh scripts/cuda-libs.sh "$bundle/"
     echo "bundle ready: $bundle ($(du -sh "$bundle" | cut -f1)); on the GPU machine: bash $bundle/gpu-check.sh"
     exit 0
   fi
 fi
 mkdir -p "$log"
 
-# Unversioned links to the CUDA libraries this machine has (see the header).
-libs=$log/cuda-libs
-mkdir -p "$libs"
-for name in libcuda.so libcublas.so libcublasLt.so libnvrtc.so libnvrtc-builtins.so; do
-  found=$(find /usr/local/nvidia /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/local/cuda/ \
-    /opt /usr/local/lib -name "$name*" 2>/dev/null | grep -v -e /stubs/ -e /compat/ | head -1 || true)
-  echo "$name: ${found:-not found}"
-  if [ -n "$found" ]; then
-    ln -sf "$found" "$libs/$name"
-    ln -sf "$found" "$libs/$(basename "$found")"
-  fi
-done
-export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# Unversioned links to the CUDA libraries this machine has (see scripts/cuda-libs.sh).
+LD_LIBRARY_PATH=$(bash "$scripts/cuda-libs.sh" "$log/cuda-libs")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH
 
 echo "== CUDA parity tests"
 set +e
