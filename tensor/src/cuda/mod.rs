@@ -179,10 +179,10 @@ impl CudaBackend {
         probe(ordinal).map_err(|e| e.to_string())?;
         // cudarc panics when a library it loads lazily is missing: look for cuBLAS and NVRTC
         // first, and keep any other panic of the set-up an error too.
-        // SAFETY: only try to open the libraries.
         // cudarc (built against CUDA 12) asks the loader for `libcublas.so` or
         // `libcublas.so.12`; CUDA 13 ships only `libcublas.so.13` in some installs (pip's
-        // nvidia wheels), so say how to make it findable.
+        // nvidia wheels), so the error says how to make it findable.
+        // SAFETY: only try to open the libraries.
         if !unsafe { cudarc::cublas::sys::is_culib_present() } {
             return Err(format!("the cuBLAS library was not found {LIB_HINT}"));
         }
