@@ -66,6 +66,7 @@ for line in sys.stdin:
   fi
 fi
 mkdir -p "$log"
+log=$(cd "$log" && pwd) # absolute: it goes on LD_LIBRARY_PATH, and scripts below change folder
 
 # Unversioned links to the CUDA libraries this machine has (see scripts/cuda-libs.sh).
 LD_LIBRARY_PATH=$(bash "$scripts/cuda-libs.sh" "$log/cuda-libs")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}

@@ -13,7 +13,8 @@
 # Environment: THREADS (0 = one per core), ONLY (table3 | table4 | batch | noise | groups |
 # curves), DEVICE (cpu | cuda: train on the GPU, ~5 s per Beauty MCLRec epoch on an H200),
 # MCLREC_CLI (a prebuilt mclrec-cli, e.g. from `scripts/gpu-check.sh --bundle`, for a
-# machine without cargo). The figures go to docs/figures/ (PNG, drawn by `mclrec-cli figure`).
+# machine without cargo), MCLREC_SHARED (the shared folder with the official checkpoint,
+# default ../shared beside the repository). The figures go to docs/figures/ (PNG, drawn by `mclrec-cli figure`).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -97,7 +98,7 @@ PY
 
 # The models of Figures 7 and 8 that have finished: NAME=WEIGHTS arguments for `figure`,
 # with the official checkpoint first as the reference when ../shared has it.
-official=$root/../shared/reference/beauty-official/model.safetensors
+official=${MCLREC_SHARED:-$root/../shared}/reference/beauty-official/model.safetensors
 models=()
 [ -f "$official" ] && models+=(--model "MCLRec (official checkpoint)=$official")
 pairs=()
