@@ -64,6 +64,13 @@ enum Command {
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
+    // `run` and `bench` choose their thread count; the rest use one worker per core.
+    if !matches!(cli.command, Command::Run(_) | Command::Bench(_)) {
+        if let Err(e) = train::set_threads(0) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
         Command::Run(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args).map_err(|m| (m, 2)),

@@ -270,15 +270,17 @@ impl TrainArgs {
     }
 }
 
-/// Sets the worker thread count once for the process.
+/// Builds the process's worker pool once (`threads` = 0: one per core), with the calling
+/// thread as its worker 0. A parallel op called from outside the pool is queued to a worker
+/// and the caller sleeps until it is done, a wake-up of tens of microseconds for each of the
+/// thousands of ops in a training batch; from a worker, the op's first half runs at once on
+/// the caller and the other worker steals the rest.
 pub fn set_threads(threads: usize) -> Result<(), String> {
-    if threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .use_current_thread()
+        .build_global()
+        .map_err(|e| format!("cannot start {threads} worker threads: {e}"))
 }
 
 /// Exit code 130: interrupted by Ctrl-C, resumable.
