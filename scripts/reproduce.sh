@@ -9,9 +9,12 @@
 #
 #   scripts/reproduce.sh            # everything (days on a 2-core CPU)
 #   ONLY=table3 scripts/reproduce.sh
+#   JOBS=6 DEVICE=cuda ONLY=table3,table4 scripts/reproduce.sh   # six runs at once on a GPU
 #
-# Environment: THREADS (0 = one per core), ONLY (table3 | table4 | batch | noise | groups |
-# curves), DEVICE (cpu | cuda: train on the GPU, ~5 s per Beauty MCLRec epoch on an H200),
+# Environment: THREADS (worker threads per run; default one per core, or the cores shared
+# out when JOBS > 1), JOBS (training runs at once, default 1: a launch-bound GPU run leaves
+# the GPU mostly idle, so several fit side by side), ONLY (a comma-separated list of table3 |
+# table4 | batch | noise | groups | curves), DEVICE (cpu | cuda: train on the GPU, ~5 s per Beauty MCLRec epoch on an H200),
 # MCLREC_CLI (a prebuilt mclrec-cli, e.g. from `scripts/gpu-check.sh --bundle`, for a
 # machine without cargo), MCLREC_SHARED (the shared folder with the official checkpoint,
 # default ../shared beside the repository). The figures go to docs/figures/ (PNG, drawn by `mclrec-cli figure`).
@@ -29,8 +32,10 @@ if [ -z "$cli" ]; then
 fi
 out=runs/repro
 results=results
-threads=${THREADS:-0}
 only=${ONLY:-all}
+jobs_max=${JOBS:-1}
+case $jobs_max in '' | *[!0-9]* | 0) echo "JOBS must be a positive number, got '$jobs_max'" >&2; exit 2 ;; esac
+threads=${THREADS:-$(( jobs_max > 1 ? ($(nproc) + jobs_max - 1) / jobs_max : 0 ))}
 mkdir -p "$out" "$results"
 
 # run NAME FLAGS...: one training run to early stopping (paper settings unless overridden).
@@ -43,42 +48,57 @@ run() {
     fi
     if [ ! -f "$dir/results.json" ]; then
         local start=$SECONDS
+        echo "training $name (log: $out/$name.log)"
         if [ -f "$dir/last.safetensors" ]; then
-            "$cli" run --resume "$dir" --threads "$threads" >/dev/null
+            "$cli" run --resume "$dir" --threads "$threads" >/dev/null 2>>"$out/$name.log"
         else
-            "$cli" run "$@" --epochs 300 --threads "$threads" --device "$device" --out "$dir" >/dev/null
-        fi
+            "$cli" run "$@" --epochs 300 --threads "$threads" --device "$device" --out "$dir" >/dev/null 2>>"$out/$name.log"
+        fi || { echo "$name failed: $(tail -n 1 "$out/$name.log")" >&2; return 1; }
         echo $((SECONDS - start)) >> "$dir/wall_seconds"
     fi
     python3 scripts/archive_run.py "$dir" "$results/$name"
 }
 
-want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
+# Runs go JOBS at a time; a failed one is named at the end and fails the script.
+rm -f "$out"/*.failed
+launch() {
+    if [ "$jobs_max" -gt 1 ]; then
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+            wait -n || true
+        done
+        { run "$@" || touch "$out/$1.failed"; } &
+    else
+        run "$@" || touch "$out/$1.failed"
+    fi
+}
+
+want() { [ "$only" = all ] || [[ ",$only," == *",$1,"* ]]; }
 
 if want table3; then
     for ds in beauty sports; do
-        run "$ds-sasrec" --dataset "$ds" --model sasrec
-        run "$ds-cl4srec" --dataset "$ds" --model cl4srec
+        launch "$ds-sasrec" --dataset "$ds" --model sasrec
+        launch "$ds-cl4srec" --dataset "$ds" --model cl4srec
         for seed in 2023 2024 2025; do
-            run "$ds-mclrec-s$seed" --dataset "$ds" --model mclrec --seed "$seed"
+            launch "$ds-mclrec-s$seed" --dataset "$ds" --model mclrec --seed "$seed"
         done
     done
 fi
 if want table4; then
     # Beauty's lambda is 0 already, so "without L_cl1" is the full model there.
-    run beauty-no-cl2 --dataset beauty --no-cl2
-    run beauty-no-reg --dataset beauty --no-reg
-    run beauty-shared-aug --dataset beauty --shared-augmenter
-    run beauty-joint --dataset beauty --schedule joint
+    launch beauty-no-cl2 --dataset beauty --no-cl2
+    launch beauty-no-reg --dataset beauty --no-reg
+    launch beauty-shared-aug --dataset beauty --shared-augmenter
+    launch beauty-joint --dataset beauty --schedule joint
 fi
 if want batch; then
     for bs in 64 128; do
         for model in sasrec cl4srec mclrec; do
-            run "beauty-$model-b$bs" --dataset beauty --model "$model" --batch-size "$bs"
+            launch "beauty-$model-b$bs" --dataset beauty --model "$model" --batch-size "$bs"
         done
     done
 fi
 
+wait
 python3 - "$results" <<'PY'
 import json, os, sys
 out = sys.argv[1]
@@ -129,4 +149,9 @@ if want curves; then
     if [ ${#runs[@]} -gt 0 ]; then
         "$cli" figure curves "${runs[@]}" --out docs/figures/curves-beauty.png
     fi
+fi
+failed=$(cd "$out" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//' | tr '\n' ' ' || true)
+if [ -n "$failed" ]; then
+    echo "failed runs: $failed(logs in $out/NAME.log; rerun this script to resume them)" >&2
+    exit 1
 fi
