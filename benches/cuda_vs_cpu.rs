@@ -123,6 +123,8 @@ fn bench(c: &mut Criterion) {
 /// One three-step batch and the all-user evaluation, on each device, with the same
 /// initial model (built on the CPU, then moved as `mclrec-cli run --device` does).
 fn bench_training(c: &mut Criterion) {
+    // As `mclrec-cli` runs: subnormal gradients flushed to zero on every worker.
+    mclrec::tensor::flush_denormals(true);
     let data = beauty();
     let config = TrainConfig::paper_beauty("beauty");
     let (batch, targets, views) = median_batch(&data, &config);

@@ -16,6 +16,9 @@ fn bench_matmul(c: &mut Criterion) {
     let items = t(&[12101, 64]);
     let g = t(&[256, 12101]);
     let dy = t(&[12800, 256]);
+    // nn.Linear weights, [out, in]: the layers compute x W^T.
+    let w_in = t(&[256, 64]);
+    let w_out = t(&[64, 256]);
     // (name, A, B, trans_a, trans_b, m, k, n)
     type Case<'a> = (
         &'a str,
@@ -30,6 +33,26 @@ fn bench_matmul(c: &mut Criterion) {
     let mut cases: Vec<Case> = vec![
         ("12800x64 @ 64x64", &x, &w64, false, false, 12800, 64, 64),
         ("12800x64 @ 64x256", &x, &w256, false, false, 12800, 64, 256),
+        (
+            "linear 12800x64 @ (256x64)^T",
+            &x,
+            &w_in,
+            false,
+            true,
+            12800,
+            64,
+            256,
+        ),
+        (
+            "linear 12800x256 @ (64x256)^T",
+            &dy,
+            &w_out,
+            false,
+            true,
+            12800,
+            256,
+            64,
+        ),
         (
             "scores 256x64 @ (12101x64)^T",
             &h,

@@ -28,6 +28,8 @@ use median_batch::{beauty, median_batch};
 use rand::SeedableRng;
 
 fn bench_parts(c: &mut Criterion) {
+    // As `mclrec-cli` runs: subnormal gradients flushed to zero on every worker.
+    mclrec::tensor::flush_denormals(true);
     let data = beauty();
     let config = TrainConfig::paper_beauty("beauty");
     let (batch, targets, views) = median_batch(&data, &config);

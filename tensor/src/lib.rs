@@ -41,7 +41,7 @@ pub mod shape;
 mod tensor;
 
 pub use backend::{BinaryOp, RandomFill, ReduceOp, UnaryOp};
-pub use cpu::{host_buffer_stats, CpuBackend, HostBufferStats};
+pub use cpu::{denormals_flushed, flush_denormals, host_buffer_stats, CpuBackend, HostBufferStats};
 pub use device::{Device, DeviceError};
 pub use element::{DeviceElement, Element};
 pub use kernels::AdamParams;

@@ -101,7 +101,8 @@ fn stratified(
 /// Times `batches` training batches (spread over the lengths of an epoch's real batch
 /// stream) after `warmup` batches; the epoch is projected from the total time, so long and
 /// short batches count as often as they occur. Runs on `config.device`; an unusable device
-/// is an error.
+/// is an error. Subnormals are flushed or not as the caller set them
+/// ([`mclrec_tensor::flush_denormals`]; `mclrec-cli bench` flushes them).
 pub fn bench(
     config: &TrainConfig,
     data: &Dataset,

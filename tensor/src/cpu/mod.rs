@@ -4,6 +4,7 @@
 mod attention;
 mod buffer_pool;
 mod contrastive;
+mod denormals;
 mod elementwise;
 mod indexing;
 mod layout;
@@ -17,6 +18,7 @@ use rand::RngCore;
 
 pub(crate) use buffer_pool::{give_back, output, zeros, Buffer};
 pub use buffer_pool::{host_buffer_stats, HostBufferStats};
+pub use denormals::{denormals_flushed, flush_denormals};
 
 use crate::attention::AttentionSpec;
 use crate::backend::{Backend, BinaryOp, RandomFill, ReduceOp, UnaryOp};
