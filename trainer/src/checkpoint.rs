@@ -31,6 +31,9 @@ pub struct Progress {
     /// The sums of the loss terms over those batches (`rec`, `cl1`, `cl2`, `reg`).
     #[serde(default)]
     pub partial: [f64; 4],
+    /// The training seconds of those batches, so the resumed epoch's logged time is whole.
+    #[serde(default)]
+    pub partial_seconds: f64,
 }
 
 fn null_as_neg_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
@@ -137,4 +140,30 @@ pub fn stored_config(path: &Path) -> Result<String, String> {
         .as_ref()
         .and_then(|m| m.get("config").cloned())
         .ok_or_else(|| format!("{label}: no configuration stored"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn an_interrupted_epochs_seconds_survive_the_checkpoint_and_old_records_still_load() {
+        let p = Progress {
+            epoch: 4,
+            best_epoch: 3,
+            best_value: 0.25,
+            bad_epochs: 1,
+            batch: 477,
+            word_pos: "123456789012345678901234567890".into(),
+            partial: [1.5, 0.0, 2.5, 0.125],
+            partial_seconds: 61.75,
+        };
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<Progress>(&json).unwrap(), p);
+        // A checkpoint written before the field existed resumes with no carried seconds.
+        let old = r#"{"epoch":2,"best_epoch":2,"best_value":null,"bad_epochs":0}"#;
+        let q: Progress = serde_json::from_str(old).unwrap();
+        assert_eq!((q.epoch, q.batch, q.partial_seconds), (2, 0, 0.0));
+        assert_eq!(q.best_value, f64::NEG_INFINITY);
+    }
 }

@@ -166,6 +166,7 @@ pub fn run(
         batch: 0,
         word_pos: String::new(),
         partial: [0.0; 4],
+        partial_seconds: 0.0,
     };
     if resume {
         // Only the number of epochs may change when a run is continued.
@@ -246,6 +247,7 @@ pub fn run(
         let mut sum = BatchLosses::default();
         // An interrupted epoch continues where it stopped, with the same random stream.
         let skip = std::mem::take(&mut progress.batch);
+        let earlier_seconds = std::mem::take(&mut progress.partial_seconds);
         if skip > 0 {
             let pos = progress
                 .word_pos
@@ -263,6 +265,7 @@ pub fn run(
                     batch: b,
                     word_pos: rng.get_word_pos().to_string(),
                     partial: [sum.rec, sum.cl1, sum.cl2, sum.reg],
+                    partial_seconds: earlier_seconds + t0.elapsed().as_secs_f64(),
                     ..progress.clone()
                 };
                 let opts = [
@@ -299,7 +302,7 @@ pub fn run(
             cl2: sum.cl2 / n,
             reg: sum.reg / n,
         };
-        let train_seconds = t0.elapsed().as_secs_f64();
+        let train_seconds = earlier_seconds + t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let m = &learner.model;
         let valid = evaluate(&m.encoder, &m.store, &valid_cases, &eval_opts).metrics;
