@@ -272,11 +272,11 @@ impl TrainArgs {
 
 /// Builds the process's worker pool once (`threads` = 0: one per core), with the calling
 /// thread as its worker 0, and flushes subnormal floats to zero on all of them
-/// ([`mclrec_tensor::flush_denormals`]: an MCLRec epoch 1.7x faster on an AVX-512 Xeon). A parallel op
-/// called from outside the pool is queued to a worker and the caller sleeps until it is
-/// done, a wake-up of tens of microseconds for each of the thousands of ops in a training
-/// batch; from a worker, the op's first half runs at once on the caller and the other
-/// worker steals the rest.
+/// ([`mclrec_tensor::flush_denormals`]: an MCLRec epoch 1.7x faster on an AVX-512 Xeon).
+/// A parallel op called from outside the pool is queued to a worker and the caller sleeps
+/// until it is done, a wake-up of tens of microseconds for each of the thousands of ops in
+/// a training batch; from a worker, the op's first half runs at once on the caller and the
+/// other worker steals the rest.
 pub fn set_threads(threads: usize) -> Result<(), String> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

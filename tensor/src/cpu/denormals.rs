@@ -79,7 +79,7 @@ mod tests {
     use super::*;
     use std::hint::black_box;
 
-    /// One test for both states, so no other test of this binary runs on a flushed worker.
+    /// Both states in one test, so the workers that other tests share are flushed only briefly.
     #[test]
     fn flushes_on_this_thread_and_every_worker_and_restores() {
         let tiny = black_box(f32::MIN_POSITIVE);
