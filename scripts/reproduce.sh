@@ -11,13 +11,17 @@
 #   ONLY=table3 scripts/reproduce.sh
 #   JOBS=6 DEVICE=cuda ONLY=table3,table4 scripts/reproduce.sh   # six runs at once on a GPU
 #
-# Environment: THREADS (worker threads per run; default one per core, or the cores shared
-# out when JOBS > 1), JOBS (training runs at once, default 1: a launch-bound GPU run leaves
-# the GPU mostly idle, so several fit side by side), ONLY (a comma-separated list of table3 |
-# table4 | batch | noise | groups | curves), DEVICE (cpu | cuda: train on the GPU, ~5 s per Beauty MCLRec epoch on an H200),
-# MCLREC_CLI (a prebuilt mclrec-cli, e.g. from `scripts/gpu-check.sh --bundle`, for a
-# machine without cargo), MCLREC_SHARED (the shared folder with the official checkpoint,
-# default ../shared beside the repository). The figures go to docs/figures/ (PNG, drawn by `mclrec-cli figure`).
+# Environment:
+#   THREADS        worker threads per run (default: one per core, or the cores shared out
+#                  when JOBS > 1)
+#   JOBS           training runs at once (default 1; a launch-bound GPU run leaves the GPU
+#                  mostly idle, so several fit side by side)
+#   ONLY           a comma-separated list of table3 | table4 | batch | noise | groups | curves
+#   DEVICE         cpu | cuda (train on the GPU: ~5 s per Beauty MCLRec epoch on an H200)
+#   MCLREC_CLI     a prebuilt mclrec-cli (e.g. from `scripts/gpu-check.sh --bundle`) for a
+#                  machine without cargo
+#   MCLREC_SHARED  the shared folder with the official checkpoint (default ../shared)
+# The figures go to docs/figures/ (PNG, drawn by `mclrec-cli figure`).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
