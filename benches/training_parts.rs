@@ -4,7 +4,8 @@
 //! - `encoder_fwd_bwd`: the encoder over a batch of 256 sequences and their two views
 //!   (packed, one forward) and its backward from a dummy loss;
 //! - `item_scores_fwd_bwd`: `L_rec` (the 256 x 12,102 score product, softmax
-//!   cross-entropy) and its backward;
+//!   cross-entropy, fused) and its backward; `_unfused` the same from `matmul_t` and
+//!   `cross_entropy`; `_cold` either after 64 MB have been written, as in a training step;
 //! - `contrastive_fwd_bwd`: `L_cl1`, the three `L_cl2` terms and `R` of 256 pairs, and
 //!   their backward;
 //! - `three_step_batch`: one whole batch of the schedule (encoder, augmenter, encoder step);
@@ -53,14 +54,33 @@ fn bench_parts(c: &mut Criterion) {
     let hs: Vec<Tensor<f32>> = (0..4)
         .map(|_| Tensor::<f32>::normal(&[256, 64], 0.0, 0.3, &mut r))
         .collect();
-    group.bench_function("item_scores_fwd_bwd", |b| {
-        b.iter(|| {
-            let tape = Tape::new();
-            let p = Bound::new(&tape, &m.store, &[m.encoder_group]);
-            let hv = tape.leaf(h.clone());
-            rec_loss(hv, m.encoder.class_embeddings(&p), &targets).backward()
-        })
-    });
+    // Fused (`rec_loss`) and unfused (the scores made and kept), each with warm caches and
+    // with 64 MB written before every call, as the rest of a training step leaves them.
+    let item_scores = |fused: bool| {
+        let tape = Tape::new();
+        let p = Bound::new(&tape, &m.store, &[m.encoder_group]);
+        let (hv, items) = (tape.leaf(h.clone()), m.encoder.class_embeddings(&p));
+        let loss = if fused {
+            rec_loss(hv, items, &targets)
+        } else {
+            hv.matmul_t(items, false, true).cross_entropy(&targets)
+        };
+        loss.backward()
+    };
+    let mut sweep = vec![0u8; 64 << 20];
+    for (name, fused) in [
+        ("item_scores_fwd_bwd", true),
+        ("item_scores_fwd_bwd_unfused", false),
+    ] {
+        group.bench_function(name, |b| b.iter(|| item_scores(fused)));
+        group.bench_function(format!("{name}_cold"), |b| {
+            b.iter_batched(
+                || sweep.iter_mut().for_each(|v| *v = v.wrapping_add(1)),
+                |()| item_scores(fused),
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
     group.bench_function("contrastive_fwd_bwd", |b| {
         b.iter(|| {
             let tape = Tape::new();

@@ -12,14 +12,13 @@ use mclrec_autograd::Var;
 use mclrec_tensor::{Element, Tensor};
 
 /// `L_rec`: mean cross-entropy of `h E^T` (E = the class rows of the item table) against
-/// the next items.
+/// the next items, fused so that the `[batch, items]` scores are never stored.
 pub fn rec_loss<'t, E: Element>(
     h: Var<'t, E>,
     class_embeddings: Var<'t, E>,
     targets: &[usize],
 ) -> Var<'t, E> {
-    h.matmul_t(class_embeddings, false, true)
-        .cross_entropy(targets)
+    h.linear_cross_entropy(class_embeddings, targets)
 }
 
 /// For `2n` rows: the partner of row `r` (`r + n` or `r - n`).

@@ -116,6 +116,31 @@ pub trait Backend<E: Element>: Sync {
     /// Mean cross-entropy of logits `[n, c]` against `targets`, and its gradient
     /// `(softmax - onehot) / n`.
     fn cross_entropy(&self, x: &Tensor<E>, targets: &[usize]) -> (f64, Tensor<E>);
+    /// Mean cross-entropy of the scores `h w^T` (`h`: `[n, d]`, `w`: `[c, d]`) against
+    /// `targets`, and what [`linear_cross_entropy_backward`](Backend::linear_cross_entropy_backward)
+    /// needs from the forward. The default is the unfused ops, keeping the gradient of the
+    /// `[n, c]` scores; the CPU keeps only each row's log-sum-exp (`[n]`).
+    fn linear_cross_entropy(
+        &self,
+        h: &Tensor<E>,
+        w: &Tensor<E>,
+        targets: &[usize],
+    ) -> (f64, Tensor<E>) {
+        h.matmul_t(w, false, true).cross_entropy(targets)
+    }
+    /// `(dh, dw)` of `g` times [`linear_cross_entropy`](Backend::linear_cross_entropy)'s
+    /// loss, given what the forward kept. The default: `G = g saved`, `dh = G w`, `dw = G^T h`.
+    fn linear_cross_entropy_backward(
+        &self,
+        h: &Tensor<E>,
+        w: &Tensor<E>,
+        _targets: &[usize],
+        saved: &Tensor<E>,
+        g: E,
+    ) -> (Tensor<E>, Tensor<E>) {
+        let grad = saved.mul_scalar(g);
+        (grad.matmul(w), grad.matmul_t(h, true, false))
+    }
     /// Layer norm over the last axis: `(y, mean, rstd)`, the statistics one per row.
     fn layer_norm(
         &self,

@@ -98,6 +98,15 @@ pub trait Element:
     fn log_softmax_row(x: &[Self], y: &mut [Self]) {
         kernels::scalar::log_softmax_row(x, y)
     }
+    /// The largest element of a row (`-inf` when empty).
+    fn row_max(x: &[Self]) -> Self {
+        kernels::scalar::row_max(x)
+    }
+    /// Writes `exp(x - m)` to `y` and returns its sum: a softmax's numerators, for
+    /// the caller to normalise (or to combine with other pieces of the same row).
+    fn exp_shifted_sum(x: &[Self], m: Self, y: &mut [Self]) -> Self {
+        kernels::scalar::exp_shifted_sum(x, m, y)
+    }
     /// Normalises one row: `y = (x - mean) * rstd * gamma + beta`; returns `(mean, rstd)`.
     fn layer_norm_row(
         x: &[Self],
@@ -160,6 +169,12 @@ impl Element for f32 {
     }
     fn log_softmax_row(x: &[Self], y: &mut [Self]) {
         kernels::log_softmax_row_f32(x, y)
+    }
+    fn row_max(x: &[Self]) -> Self {
+        kernels::row_max_f32(x)
+    }
+    fn exp_shifted_sum(x: &[Self], m: Self, y: &mut [Self]) -> Self {
+        kernels::exp_shifted_sum_f32(x, m, y)
     }
     fn layer_norm_row(
         x: &[Self],

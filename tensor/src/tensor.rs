@@ -591,6 +591,74 @@ impl<E: Element> Tensor<E> {
         self.backend().cross_entropy(self, targets)
     }
 
+    /// Mean cross-entropy of the scores `self w^T` against `targets` (`self`: `[n, d]`
+    /// rows, `w`: `[c, d]` class embeddings), and what
+    /// [`linear_cross_entropy_backward`](Self::linear_cross_entropy_backward) needs. Equal to
+    /// `self.matmul_t(w, false, true).cross_entropy(targets).0`, but the CPU never holds the
+    /// `[n, c]` scores: it takes the classes in blocks that stay in cache and keeps only each
+    /// row's log-sum-exp (`[n]`); other devices keep the scores' gradient (`[n, c]`).
+    ///
+    /// ```
+    /// use mclrec_tensor::Tensor;
+    /// let h = Tensor::<f64>::from_f64s(&[1.0, 0.0, 0.0, 2.0], &[2, 2]);
+    /// let w = Tensor::from_f64s(&[1.0, 0.0, 0.0, 1.0, 0.0, 0.0], &[3, 2]);
+    /// let (loss, saved) = h.linear_cross_entropy(&w, &[0, 1]);
+    /// let (unfused, grad) = h.matmul_t(&w, false, true).cross_entropy(&[0, 1]);
+    /// assert!((loss - unfused).abs() < 1e-12);
+    /// let (dh, dw) = h.linear_cross_entropy_backward(&w, &[0, 1], &saved, 1.0);
+    /// let close = |a: &Tensor<f64>, b: &Tensor<f64>| {
+    ///     a.to_vec().iter().zip(b.to_vec()).all(|(x, y)| (x - y).abs() < 1e-12)
+    /// };
+    /// assert!(close(&dh, &grad.matmul(&w)) && close(&dw, &grad.matmul_t(&h, true, false)));
+    /// ```
+    ///
+    /// # Panics
+    /// If the shapes disagree or a target is not below `c`.
+    pub fn linear_cross_entropy(&self, w: &Self, targets: &[usize]) -> (f64, Self) {
+        self.check_linear_cross_entropy(w, targets);
+        self.backend().linear_cross_entropy(self, w, targets)
+    }
+
+    /// `(dh, dw)`: the gradients of `g` times the loss of
+    /// [`linear_cross_entropy`](Self::linear_cross_entropy) at `self` (= `h`) and `w`, given
+    /// the `saved` it returned. With `G = g (softmax(h w^T) - onehot) / n`: `dh = G w`,
+    /// `dw = G^T h`; the CPU makes `G` a block of classes at a time, again without the
+    /// `[n, c]` matrix.
+    ///
+    /// # Panics
+    /// As [`linear_cross_entropy`](Self::linear_cross_entropy).
+    pub fn linear_cross_entropy_backward(
+        &self,
+        w: &Self,
+        targets: &[usize],
+        saved: &Self,
+        g: E,
+    ) -> (Self, Self) {
+        self.check_linear_cross_entropy(w, targets);
+        self.backend()
+            .linear_cross_entropy_backward(self, w, targets, saved, g)
+    }
+
+    fn check_linear_cross_entropy(&self, w: &Self, targets: &[usize]) {
+        assert!(
+            self.rank() == 2 && w.rank() == 2 && self.shape()[1] == w.shape()[1],
+            "linear_cross_entropy needs [n, d] rows and [classes, d] weights, got {:?} and {:?}",
+            self.shape(),
+            w.shape()
+        );
+        let (n, c) = (self.shape()[0], w.shape()[0]);
+        assert_eq!(
+            targets.len(),
+            n,
+            "linear_cross_entropy: {} targets for {n} rows",
+            targets.len()
+        );
+        assert!(
+            targets.iter().all(|&t| t < c),
+            "linear_cross_entropy: target out of range for {c} classes"
+        );
+    }
+
     /// The gradients `(dx, dgamma, dbeta)` of [`layer_norm`](Self::layer_norm) at `self`
     /// (the forward's input), given the output gradient `g` and the forward's `mean` and
     /// `rstd`: one fused pass, `dx = rstd (h - mean(h) - x_hat mean(h x_hat))` with

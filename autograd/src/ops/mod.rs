@@ -14,6 +14,7 @@
 //! | exp, log, gelu, relu, clamp_min, sqrt | [`Var::exp`] [`Var::ln`] [`Var::gelu`] [`Var::relu`] [`Var::clamp_min`] [`Var::sqrt`] | `activation::tests::grad_*` |
 //! | softmax, log-softmax | [`Var::softmax`] [`Var::log_softmax`] | `softmax::tests::grad_{softmax,log_softmax}` |
 //! | cross-entropy over integer targets | [`Var::cross_entropy`] | `cross_entropy::tests::grad_cross_entropy` |
+//! | cross-entropy over the scores `h W^T` (fused, no score matrix) | [`Var::linear_cross_entropy`] | `linear_cross_entropy::tests::grad_linear_cross_entropy` |
 //! | causal attention over packed sequences (fused, dropout) | [`Var::attention`] | `attention::tests::grad_attention` |
 //! | MCLRec pair terms: InfoNCE and the regulariser term from `S` (fused) | [`Var::contrastive_pair`] | `contrastive::tests::grad_contrastive_pair` |
 //! | layer norm with affine parameters | [`Var::layer_norm`] | `layer_norm::tests::grad_layer_norm` |
@@ -37,6 +38,7 @@ mod gather;
 mod l2_normalize;
 mod layer_norm;
 mod layout;
+mod linear_cross_entropy;
 mod masked_fill;
 mod matmul;
 mod reduce;

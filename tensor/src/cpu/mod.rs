@@ -8,6 +8,7 @@ mod denormals;
 mod elementwise;
 mod indexing;
 mod layout;
+mod linear_cross_entropy;
 mod matmul;
 mod normalise;
 mod random;
@@ -74,6 +75,24 @@ impl<E: Element> Backend<E> for CpuBackend {
     }
     fn cross_entropy(&self, x: &Tensor<E>, targets: &[usize]) -> (f64, Tensor<E>) {
         normalise::cross_entropy(x, targets)
+    }
+    fn linear_cross_entropy(
+        &self,
+        h: &Tensor<E>,
+        w: &Tensor<E>,
+        targets: &[usize],
+    ) -> (f64, Tensor<E>) {
+        linear_cross_entropy::linear_cross_entropy(h, w, targets)
+    }
+    fn linear_cross_entropy_backward(
+        &self,
+        h: &Tensor<E>,
+        w: &Tensor<E>,
+        targets: &[usize],
+        lse: &Tensor<E>,
+        g: E,
+    ) -> (Tensor<E>, Tensor<E>) {
+        linear_cross_entropy::linear_cross_entropy_backward(h, w, targets, lse, g)
     }
     fn layer_norm_backward(
         &self,

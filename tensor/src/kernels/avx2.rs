@@ -282,8 +282,9 @@ pub unsafe fn exp(x: &[f32], y: &mut [f32]) {
     scalar::exp(&x[body..n], &mut y[body..n]);
 }
 
+/// The largest element (`-inf` for an empty row).
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row_max(x: &[f32]) -> f32 {
+pub unsafe fn row_max(x: &[f32]) -> f32 {
     let n = x.len();
     let body = n - n % LANES;
     let mut m = f32::NEG_INFINITY;
@@ -299,7 +300,7 @@ unsafe fn row_max(x: &[f32]) -> f32 {
 
 /// Writes `exp(x - m)` to `y` and returns its sum.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn exp_shifted_sum(x: &[f32], m: f32, y: &mut [f32]) -> f32 {
+pub unsafe fn exp_shifted_sum(x: &[f32], m: f32, y: &mut [f32]) -> f32 {
     let n = x.len();
     let body = n - n % LANES;
     let mv = _mm256_set1_ps(m);

@@ -103,6 +103,12 @@ dispatch!(
     /// Log-softmax of one row, AVX2 when available.
     log_softmax_row_f32(x: &[f32], y: &mut [f32]) => log_softmax_row, log_softmax_row);
 dispatch!(
+    /// The largest element of a row (`-inf` when empty), AVX2 when available.
+    row_max_f32(x: &[f32]) -> f32 => row_max, row_max);
+dispatch!(
+    /// Writes `exp(x - m)` to `y` and returns its sum, AVX2 when available.
+    exp_shifted_sum_f32(x: &[f32], m: f32, y: &mut [f32]) -> f32 => exp_shifted_sum, exp_shifted_sum);
+dispatch!(
     /// Layer norm of one row; returns `(mean, rstd)`. AVX2 when available.
     layer_norm_row_f32(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) -> (f32, f32)
         => layer_norm_row, layer_norm_row);
@@ -184,6 +190,22 @@ mod tests {
             for i in 0..x.len() {
                 prop_assert!(close(y[i], yd[i], 1e-6, 1e-12));
                 prop_assert!(close(ly[i], lyd[i], 1e-6, 1e-5));
+            }
+        }
+
+        #[test]
+        fn row_max_and_exp_shifted_sum_avx2_match_reference(x in proptest::collection::vec(-30.0f32..30.0, 1..90), shift in -5.0f32..5.0) {
+            if !have_avx2() { return Ok(()); }
+            let m = unsafe { avx2::row_max(&x) };
+            prop_assert_eq!(m, scalar::row_max(&x));
+            let mut y = vec![0.0f32; x.len()];
+            let s = unsafe { avx2::exp_shifted_sum(&x, m + shift, &mut y) };
+            let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let mut yd = vec![0.0f64; x.len()];
+            let sd = scalar::exp_shifted_sum(&xd, (m + shift) as f64, &mut yd);
+            prop_assert!(close(s, sd, 4e-6, 0.0), "sum {} vs {}", s, sd);
+            for i in 0..x.len() {
+                prop_assert!(close(y[i], yd[i], 4e-6, 1e-37), "x={} avx2={} ref={}", x[i], y[i], yd[i]);
             }
         }
 

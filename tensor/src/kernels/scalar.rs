@@ -35,8 +35,19 @@ pub fn exp<E: Element>(x: &[E], y: &mut [E]) {
     }
 }
 
-fn row_max<E: Element>(x: &[E]) -> E {
+/// The largest element (`-inf` for an empty row).
+pub fn row_max<E: Element>(x: &[E]) -> E {
     x.iter().copied().fold(E::neg_infinity(), E::max)
+}
+
+/// Writes `exp(x - m)` to `y` and returns its sum.
+pub fn exp_shifted_sum<E: Element>(x: &[E], m: E, y: &mut [E]) -> E {
+    let mut s = E::zero();
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = (xi - m).exp();
+        s += *yi;
+    }
+    s
 }
 
 /// `y = exp(x - max x) / sum exp(x - max x)`.
