@@ -30,7 +30,10 @@ pub(super) fn forward<E: Element>(
         || vec![E::zero(); 2 * d * 64],
         |scratch, ((b, ctx), probs)| {
             #[cfg(target_arch = "x86_64")]
-            if crate::kernels::simd_enabled() {
+            if crate::kernels::avx512_enabled() {
+                // SAFETY: avx512_enabled() checked that the CPU has AVX-512F, AVX2 and FMA.
+                return unsafe { forward_seq_avx512(qs, kvs, spec, d, b, ctx, probs, scratch) };
+            } else if crate::kernels::simd_enabled() {
                 // SAFETY: simd_enabled() checked that the CPU has AVX2 and FMA.
                 return unsafe { forward_seq_avx2(qs, kvs, spec, d, b, ctx, probs, scratch) };
             }
@@ -66,7 +69,12 @@ pub(super) fn backward<E: Element>(
         || vec![E::zero(); 2 * d * 64],
         |scratch, (b, dq, dkv)| {
             #[cfg(target_arch = "x86_64")]
-            if crate::kernels::simd_enabled() {
+            if crate::kernels::avx512_enabled() {
+                // SAFETY: avx512_enabled() checked that the CPU has AVX-512F, AVX2 and FMA.
+                return unsafe {
+                    backward_seq_avx512(gs, qs, kvs, ps, spec, d, b, dq, dkv, scratch)
+                };
+            } else if crate::kernels::simd_enabled() {
                 // SAFETY: simd_enabled() checked that the CPU has AVX2 and FMA.
                 return unsafe { backward_seq_avx2(gs, qs, kvs, ps, spec, d, b, dq, dkv, scratch) };
             }
@@ -102,6 +110,43 @@ unsafe fn forward_seq_avx2<E: Element>(
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn backward_seq_avx2<E: Element>(
+    g: &[E],
+    q: &[E],
+    kv: &[E],
+    probs: &[E],
+    spec: &AttentionSpec<'_>,
+    d: usize,
+    b: SeqBlock,
+    dq: &mut [E],
+    dkv: &mut [E],
+    scratch: &mut Vec<E>,
+) {
+    backward_seq(g, q, kv, probs, spec, d, b, dq, dkv, scratch)
+}
+
+/// `forward_seq` compiled for AVX-512: the axpys over the head width (32) and over the
+/// keys (at most 50) in 16-wide vectors. No FMA contraction either way, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_seq_avx512<E: Element>(
+    q: &[E],
+    kv: &[E],
+    spec: &AttentionSpec<'_>,
+    d: usize,
+    b: SeqBlock,
+    ctx: &mut [E],
+    probs: &mut [E],
+    scratch: &mut Vec<E>,
+) {
+    forward_seq(q, kv, spec, d, b, ctx, probs, scratch)
+}
+
+/// `backward_seq` compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn backward_seq_avx512<E: Element>(
     g: &[E],
     q: &[E],
     kv: &[E],
@@ -290,6 +335,132 @@ fn backward_seq<E: Element>(
                 axpy(&mut dq[i * d + h * dh..][..dh], ds, k_row);
                 axpy(&mut dkv[j * 2 * d + h * dh..][..dh], ds, q_row);
             }
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::attention::{QueryRows, SeqLayout};
+    use crate::dropout_mask::DropoutMask;
+
+    /// Forward and backward of every sequence through the portable, AVX2 and AVX-512
+    /// builds of the same code: the bits agree (no FMA contraction, no reassociation).
+    #[test]
+    fn every_compiled_variant_gives_the_same_bits() {
+        if !crate::kernels::simd_enabled() {
+            return;
+        }
+        let (d, heads) = (64, 2);
+        let lens = [1, 7, 50, 23];
+        let mut offsets = vec![0];
+        for l in lens {
+            offsets.push(offsets.last().unwrap() + l);
+        }
+        let rows = *offsets.last().unwrap();
+        let blocked: Vec<bool> = (0..rows).map(|t| t % 11 == 3).collect();
+        let layout = SeqLayout::new(offsets, blocked);
+        let spec = AttentionSpec {
+            layout: &layout,
+            queries: QueryRows::All,
+            heads,
+            dropout: Some(DropoutMask::new(0.5, 9)),
+        };
+        let val = |i: usize| ((i as f32) * 0.618).sin();
+        let q: Vec<f32> = (0..rows * d).map(val).collect();
+        let kv: Vec<f32> = (0..rows * 2 * d).map(|i| val(i + 99)).collect();
+        let g: Vec<f32> = (0..rows * d).map(|i| val(i + 7)).collect();
+        let blocks = spec.blocks();
+        let run = |variant: usize| {
+            let mut out = Vec::new();
+            let mut scratch = Vec::new();
+            for b in &blocks {
+                let mut ctx = vec![0f32; b.queries * d];
+                let mut probs = vec![0f32; heads * b.queries * b.len];
+                let mut dq = vec![0f32; b.queries * d];
+                let mut dkv = vec![0f32; b.len * 2 * d];
+                // The probabilities as the backward indexes them (from offset b.prob).
+                let mut all_probs = vec![0f32; spec.prob_len()];
+                unsafe {
+                    match variant {
+                        0 => forward_seq(&q, &kv, &spec, d, *b, &mut ctx, &mut probs, &mut scratch),
+                        1 => forward_seq_avx2(
+                            &q,
+                            &kv,
+                            &spec,
+                            d,
+                            *b,
+                            &mut ctx,
+                            &mut probs,
+                            &mut scratch,
+                        ),
+                        _ => forward_seq_avx512(
+                            &q,
+                            &kv,
+                            &spec,
+                            d,
+                            *b,
+                            &mut ctx,
+                            &mut probs,
+                            &mut scratch,
+                        ),
+                    }
+                    all_probs[b.prob..b.prob + probs.len()].copy_from_slice(&probs);
+                    match variant {
+                        0 => backward_seq(
+                            &g,
+                            &q,
+                            &kv,
+                            &all_probs,
+                            &spec,
+                            d,
+                            *b,
+                            &mut dq,
+                            &mut dkv,
+                            &mut scratch,
+                        ),
+                        1 => backward_seq_avx2(
+                            &g,
+                            &q,
+                            &kv,
+                            &all_probs,
+                            &spec,
+                            d,
+                            *b,
+                            &mut dq,
+                            &mut dkv,
+                            &mut scratch,
+                        ),
+                        _ => backward_seq_avx512(
+                            &g,
+                            &q,
+                            &kv,
+                            &all_probs,
+                            &spec,
+                            d,
+                            *b,
+                            &mut dq,
+                            &mut dkv,
+                            &mut scratch,
+                        ),
+                    }
+                }
+                out.extend(
+                    ctx.iter()
+                        .chain(&probs)
+                        .chain(&dq)
+                        .chain(&dkv)
+                        .map(|v| v.to_bits()),
+                );
+            }
+            out
+        };
+        let portable = run(0);
+        assert!(portable.iter().any(|&b| b != 0));
+        assert_eq!(portable, run(1));
+        if crate::kernels::avx512_enabled() {
+            assert_eq!(portable, run(2));
         }
     }
 }

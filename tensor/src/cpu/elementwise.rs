@@ -177,7 +177,10 @@ pub(super) fn dropout<E: Element>(x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E
     let mut out = super::output(xs.len());
     let chunk = |(c, (o, i)): (usize, (&mut [E], &[E]))| {
         #[cfg(target_arch = "x86_64")]
-        if crate::kernels::simd_enabled() {
+        if crate::kernels::avx512_enabled() {
+            // SAFETY: avx512_enabled() checked that the CPU has AVX-512F, AVX2 and FMA.
+            return unsafe { dropout_chunk_avx512(mask, c * DROPOUT_CHUNK, i, o) };
+        } else if crate::kernels::simd_enabled() {
             // SAFETY: simd_enabled() checked that the CPU has AVX2 and FMA.
             return unsafe { dropout_chunk_avx2(mask, c * DROPOUT_CHUNK, i, o) };
         }
@@ -210,5 +213,17 @@ fn dropout_chunk<E: Element>(mask: &DropoutMask, base: usize, x: &[E], out: &mut
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dropout_chunk_avx2<E: Element>(mask: &DropoutMask, base: usize, x: &[E], out: &mut [E]) {
+    dropout_chunk(mask, base, x, out)
+}
+
+/// `dropout_chunk` compiled for AVX-512: the hash runs in 16 lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn dropout_chunk_avx512<E: Element>(
+    mask: &DropoutMask,
+    base: usize,
+    x: &[E],
+    out: &mut [E],
+) {
     dropout_chunk(mask, base, x, out)
 }

@@ -58,6 +58,18 @@ pub fn simd_enabled() -> bool {
     }
 }
 
+/// True when [`simd_enabled`] and the processor has AVX-512F: code compiled for it (the same
+/// source, twice the vector width) may run.
+pub fn avx512_enabled() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        simd_enabled() && *HAS.get_or_init(|| is_x86_feature_detected!("avx512f"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Makes every `*_f32` kernel use the portable scalar path (`true`) or the best one the
 /// processor supports (`false`). Global: meant for benchmarks and tests.
 pub fn force_scalar(on: bool) {
