@@ -89,7 +89,7 @@ mod tests {
     fn equals_the_unfused_loss_and_gradients_over_several_item_blocks() {
         // 1,300 classes: the CPU kernel's blocks of 512 and a part.
         let (n, c, d) = (9, 1300, 5);
-        let val = |i: usize, s: f64| ((i as f64 * 0.37 + s).sin() * 1.3);
+        let val = |i: usize, s: f64| (i as f64 * 0.37 + s).sin() * 1.3;
         let h = Tensor::<f64>::from_vec((0..n * d).map(|i| val(i, 0.1)).collect(), &[n, d]);
         let w = Tensor::from_vec((0..c * d).map(|i| val(i, 2.0)).collect(), &[c, d]);
         let targets: Vec<usize> = (0..n).map(|r| (r * 211) % c).collect();

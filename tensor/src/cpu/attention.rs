@@ -87,78 +87,37 @@ pub(super) fn backward<E: Element>(
     )
 }
 
-/// `forward_seq` compiled for AVX2 + FMA: the same code, with wider vectors in its
-/// inlined loops.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn forward_seq_avx2<E: Element>(
-    q: &[E],
-    kv: &[E],
-    spec: &AttentionSpec<'_>,
-    d: usize,
-    b: SeqBlock,
-    ctx: &mut [E],
-    probs: &mut [E],
-    scratch: &mut Vec<E>,
-) {
-    forward_seq(q, kv, spec, d, b, ctx, probs, scratch)
+/// `$name`: `$inner` compiled with the target features `$features`: the same generic code,
+/// with wider vectors in its inlined loops. No FMA contraction and no reassociation either
+/// way, so every build gives the same bits (`tests::every_compiled_variant_gives_the_same_bits`).
+macro_rules! compiled_for {
+    ($($name:ident = $inner:ident [$features:literal] ($($arg:ident : $ty:ty),*);)*) => {$(
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $name<E: Element>($($arg: $ty),*) {
+            $inner($($arg),*)
+        }
+    )*};
 }
 
-/// `backward_seq` compiled for AVX2 + FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn backward_seq_avx2<E: Element>(
-    g: &[E],
-    q: &[E],
-    kv: &[E],
-    probs: &[E],
-    spec: &AttentionSpec<'_>,
-    d: usize,
-    b: SeqBlock,
-    dq: &mut [E],
-    dkv: &mut [E],
-    scratch: &mut Vec<E>,
-) {
-    backward_seq(g, q, kv, probs, spec, d, b, dq, dkv, scratch)
-}
-
-/// `forward_seq` compiled for AVX-512: the axpys over the head width (32) and over the
-/// keys (at most 50) in 16-wide vectors. No FMA contraction either way, so the same bits.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn forward_seq_avx512<E: Element>(
-    q: &[E],
-    kv: &[E],
-    spec: &AttentionSpec<'_>,
-    d: usize,
-    b: SeqBlock,
-    ctx: &mut [E],
-    probs: &mut [E],
-    scratch: &mut Vec<E>,
-) {
-    forward_seq(q, kv, spec, d, b, ctx, probs, scratch)
-}
-
-/// `backward_seq` compiled for AVX-512.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn backward_seq_avx512<E: Element>(
-    g: &[E],
-    q: &[E],
-    kv: &[E],
-    probs: &[E],
-    spec: &AttentionSpec<'_>,
-    d: usize,
-    b: SeqBlock,
-    dq: &mut [E],
-    dkv: &mut [E],
-    scratch: &mut Vec<E>,
-) {
-    backward_seq(g, q, kv, probs, spec, d, b, dq, dkv, scratch)
+compiled_for! {
+    forward_seq_avx2 = forward_seq ["avx2,fma"] (
+        q: &[E], kv: &[E], spec: &AttentionSpec<'_>, d: usize, b: SeqBlock,
+        ctx: &mut [E], probs: &mut [E], scratch: &mut Vec<E>
+    );
+    forward_seq_avx512 = forward_seq ["avx512f,avx2,fma"] (
+        q: &[E], kv: &[E], spec: &AttentionSpec<'_>, d: usize, b: SeqBlock,
+        ctx: &mut [E], probs: &mut [E], scratch: &mut Vec<E>
+    );
+    backward_seq_avx2 = backward_seq ["avx2,fma"] (
+        g: &[E], q: &[E], kv: &[E], probs: &[E], spec: &AttentionSpec<'_>, d: usize,
+        b: SeqBlock, dq: &mut [E], dkv: &mut [E], scratch: &mut Vec<E>
+    );
+    backward_seq_avx512 = backward_seq ["avx512f,avx2,fma"] (
+        g: &[E], q: &[E], kv: &[E], probs: &[E], spec: &AttentionSpec<'_>, d: usize,
+        b: SeqBlock, dq: &mut [E], dkv: &mut [E], scratch: &mut Vec<E>
+    );
 }
 
 /// Cuts `buf` (rows of width `w`) into each block's rows, in block order.
