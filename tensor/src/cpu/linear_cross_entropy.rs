@@ -17,6 +17,11 @@
 //!
 //! Every block is computed the same way whatever the thread count, and partial sums are
 //! added in a fixed order, so the results do not depend on the number of threads.
+//!
+//! Measured on the 2-core Xeon this was built on (`PERFORMANCE.md`, session 7): no faster
+//! than the unfused ops inside a training step, because its 260 MB L3 holds the whole score
+//! matrix and the extra product costs what the saved L3 traffic did; kept for the 24 MB
+//! less per `L_rec` and for processors whose last-level cache the scores do not fit.
 
 use rayon::prelude::*;
 
