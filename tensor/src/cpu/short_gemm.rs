@@ -40,17 +40,6 @@ fn fits(n: usize) -> bool {
     n.is_multiple_of(NR) && (NR..=1024).contains(&n) && crate::kernels::simd_enabled()
 }
 
-/// Whether the processor has AVX-512F, for [`tile_wide`] (checked once).
-fn wide_enabled() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx512f"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// `B` as the kernel reads it: rows of `n` floats `ldb` apart.
 pub(super) struct PanelB {
     /// The packed copy `ptr` points into, if `B` had to be packed (a pooled buffer).
@@ -237,7 +226,7 @@ impl Tile {
     ) {
         let panels = n / NR;
         let mut p = 0;
-        if wide_enabled() {
+        if crate::kernels::avx512_enabled() {
             while p + 2 <= panels {
                 tile_wide_of(
                     self,
@@ -312,7 +301,7 @@ unsafe fn tile_wide<const R: usize>(
     _c: *mut f32,
     _ldc: usize,
 ) {
-    unreachable!("wide_enabled() is false without AVX-512")
+    unreachable!("avx512_enabled() is false without AVX-512")
 }
 
 /// [`tile_wide`] for the tile's run-time height.
@@ -416,7 +405,7 @@ mod tests {
 
         #[test]
         fn the_wide_tile_gives_the_bits_of_the_narrow_one(mr in 1usize..=MR, k in 1usize..300, panels in 1usize..6, accumulate: bool, seed in 0u32..1000) {
-            prop_assume!(crate::kernels::simd_enabled() && wide_enabled());
+            prop_assume!(crate::kernels::avx512_enabled());
             let n = panels * NR;
             let val = |i: usize| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0;
             let a: Vec<f32> = (0..mr * k).map(val).collect();
