@@ -331,7 +331,34 @@ mod tests {
         let kv: Vec<f32> = (0..rows * 2 * d).map(|i| val(i + 99)).collect();
         let g: Vec<f32> = (0..rows * d).map(|i| val(i + 7)).collect();
         let blocks = spec.blocks();
+        type Fwd = unsafe fn(
+            &[f32],
+            &[f32],
+            &AttentionSpec<'_>,
+            usize,
+            SeqBlock,
+            &mut [f32],
+            &mut [f32],
+            &mut Vec<f32>,
+        );
+        type Bwd = unsafe fn(
+            &[f32],
+            &[f32],
+            &[f32],
+            &[f32],
+            &AttentionSpec<'_>,
+            usize,
+            SeqBlock,
+            &mut [f32],
+            &mut [f32],
+            &mut Vec<f32>,
+        );
         let run = |variant: usize| {
+            let (fwd, bwd): (Fwd, Bwd) = match variant {
+                0 => (forward_seq::<f32>, backward_seq::<f32>),
+                1 => (forward_seq_avx2::<f32>, backward_seq_avx2::<f32>),
+                _ => (forward_seq_avx512::<f32>, backward_seq_avx512::<f32>),
+            };
             let mut out = Vec::new();
             let mut scratch = Vec::new();
             for b in &blocks {
@@ -341,69 +368,22 @@ mod tests {
                 let mut dkv = vec![0f32; b.len * 2 * d];
                 // The probabilities as the backward indexes them (from offset b.prob).
                 let mut all_probs = vec![0f32; spec.prob_len()];
+                // SAFETY: the AVX2 and AVX-512 builds run only where the processor has them.
                 unsafe {
-                    match variant {
-                        0 => forward_seq(&q, &kv, &spec, d, *b, &mut ctx, &mut probs, &mut scratch),
-                        1 => forward_seq_avx2(
-                            &q,
-                            &kv,
-                            &spec,
-                            d,
-                            *b,
-                            &mut ctx,
-                            &mut probs,
-                            &mut scratch,
-                        ),
-                        _ => forward_seq_avx512(
-                            &q,
-                            &kv,
-                            &spec,
-                            d,
-                            *b,
-                            &mut ctx,
-                            &mut probs,
-                            &mut scratch,
-                        ),
-                    }
+                    fwd(&q, &kv, &spec, d, *b, &mut ctx, &mut probs, &mut scratch);
                     all_probs[b.prob..b.prob + probs.len()].copy_from_slice(&probs);
-                    match variant {
-                        0 => backward_seq(
-                            &g,
-                            &q,
-                            &kv,
-                            &all_probs,
-                            &spec,
-                            d,
-                            *b,
-                            &mut dq,
-                            &mut dkv,
-                            &mut scratch,
-                        ),
-                        1 => backward_seq_avx2(
-                            &g,
-                            &q,
-                            &kv,
-                            &all_probs,
-                            &spec,
-                            d,
-                            *b,
-                            &mut dq,
-                            &mut dkv,
-                            &mut scratch,
-                        ),
-                        _ => backward_seq_avx512(
-                            &g,
-                            &q,
-                            &kv,
-                            &all_probs,
-                            &spec,
-                            d,
-                            *b,
-                            &mut dq,
-                            &mut dkv,
-                            &mut scratch,
-                        ),
-                    }
+                    bwd(
+                        &g,
+                        &q,
+                        &kv,
+                        &all_probs,
+                        &spec,
+                        d,
+                        *b,
+                        &mut dq,
+                        &mut dkv,
+                        &mut scratch,
+                    );
                 }
                 out.extend(
                     ctx.iter()
