@@ -3,7 +3,7 @@
 //!
 //! `L = -1/n sum_r log softmax(h_r W^T)[t_r]`; with `G = (softmax(h W^T) - onehot) / n`,
 //! `dh = g G W` and `dW = g G^T h`. The same as `h.matmul_t(w, false, true).cross_entropy(t)`,
-//! on the CPU the `[n, classes]` scores and their gradient are never stored: the forward keeps
+//! but on the CPU the `[n, classes]` scores and their gradient are never stored: the forward keeps
 //! only each row's log-sum-exp, and the backward makes the scores again, a block of classes at
 //! a time (see [`mclrec_tensor::Tensor::linear_cross_entropy`]). For 256 rows over 12,101
 //! items that is 24 MB less memory and ~60 MB less memory traffic per step, for one more
