@@ -1,6 +1,7 @@
-//! Each AVX2+FMA kernel against its portable scalar fallback, on the sizes one training
-//! batch gives them (12,800 x 256 GELU inputs, 256 x 12,101 softmax rows, 12,800 rows of 64
-//! for layer norm, the 0.8M encoder weights for Adam). Throughput is in elements.
+//! Each AVX2+FMA kernel (and the AVX-512 builds of the `exp` and GELU kernels) against its
+//! portable scalar fallback, on the sizes one training batch gives them (12,800 x 256 GELU
+//! inputs, 256 x 12,101 softmax rows, 12,800 rows of 64 for layer norm, the 0.8M encoder
+//! weights for Adam). Throughput is in elements.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mclrec_tensor::kernels::{scalar, AdamParams};
@@ -47,6 +48,19 @@ fn bench_kernels(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("exp", "avx2"), |b| {
             b.iter(|| unsafe { avx2::exp(&x, &mut y) })
+        });
+    }
+    #[cfg(target_arch = "x86_64")]
+    if mclrec_tensor::kernels::avx512_enabled() {
+        use mclrec_tensor::kernels::avx512;
+        group.bench_function(BenchmarkId::new("gelu", "avx512"), |b| {
+            b.iter(|| unsafe { avx512::gelu(&x, &mut y) })
+        });
+        group.bench_function(BenchmarkId::new("gelu_backward", "avx512"), |b| {
+            b.iter(|| unsafe { avx512::gelu_backward(&x, &gy, &mut y) })
+        });
+        group.bench_function(BenchmarkId::new("exp", "avx512"), |b| {
+            b.iter(|| unsafe { avx512::exp(&x, &mut y) })
         });
     }
 

@@ -1,9 +1,10 @@
-//! Hot elementwise kernels on contiguous slices, with an explicit AVX2+FMA path for `f32`.
+//! Hot elementwise kernels on contiguous slices, with explicit SIMD paths for `f32`.
 //!
 //! Each kernel has a portable scalar reference in [`scalar`] (generic over the element
 //! type, used for `f64` and on processors without AVX2/FMA) and, on x86_64, an AVX2+FMA
-//! version in `avx2`. The `*_f32` functions here pick the path once per call from a cached
-//! run-time CPU check. [`force_scalar`] switches every dispatch to the scalar path, which
+//! version in `avx2`; the `exp` and GELU kernels are written once over a vector type
+//! ([`lanes::Lanes`]) and also built for AVX-512 in `avx512`. The `*_f32` functions here
+//! pick the path once per call from a cached run-time CPU check. [`force_scalar`] switches every dispatch to the scalar path, which
 //! is how tests and benchmarks compare the two.
 //!
 //! Tolerances (checked in the tests below against the scalar reference computed in `f64`):
@@ -16,6 +17,12 @@ pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod lanes;
+#[cfg(target_arch = "x86_64")]
+pub mod vector_math;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -86,9 +93,28 @@ fn detect() -> bool {
 }
 
 macro_rules! dispatch {
+    ($(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) $(-> $ret:ty)? => avx512, $simd:ident, $scalar:ident) => {
+        $(#[$doc])*
+        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            if avx512_enabled() {
+                // SAFETY: avx512_enabled() checked that the CPU has AVX-512F, AVX2 and FMA.
+                return unsafe { avx512::$simd($($arg),*) };
+            }
+            dispatch_avx2!($simd, $scalar, $($arg),*)
+        }
+    };
     ($(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) $(-> $ret:ty)? => $simd:ident, $scalar:ident) => {
         $(#[$doc])*
         pub fn $name($($arg: $ty),*) $(-> $ret)? {
+            dispatch_avx2!($simd, $scalar, $($arg),*)
+        }
+    };
+}
+
+macro_rules! dispatch_avx2 {
+    ($simd:ident, $scalar:ident, $($arg:ident),*) => {
+        {
             #[cfg(target_arch = "x86_64")]
             if simd_enabled() {
                 // SAFETY: simd_enabled() checked that the CPU has AVX2 and FMA.
@@ -100,14 +126,14 @@ macro_rules! dispatch {
 }
 
 dispatch!(
-    /// `y = gelu(x)` (erf form), AVX2 when available.
-    gelu_f32(x: &[f32], y: &mut [f32]) => gelu, gelu);
+    /// `y = gelu(x)` (erf form), AVX-512 or AVX2 when available.
+    gelu_f32(x: &[f32], y: &mut [f32]) => avx512, gelu, gelu);
 dispatch!(
-    /// `gx = gy * gelu'(x)`, AVX2 when available.
-    gelu_backward_f32(x: &[f32], gy: &[f32], gx: &mut [f32]) => gelu_backward, gelu_backward);
+    /// `gx = gy * gelu'(x)`, AVX-512 or AVX2 when available.
+    gelu_backward_f32(x: &[f32], gy: &[f32], gx: &mut [f32]) => avx512, gelu_backward, gelu_backward);
 dispatch!(
-    /// `y = exp(x)`, AVX2 when available.
-    exp_f32(x: &[f32], y: &mut [f32]) => exp, exp);
+    /// `y = exp(x)`, AVX-512 or AVX2 when available.
+    exp_f32(x: &[f32], y: &mut [f32]) => avx512, exp, exp);
 dispatch!(
     /// Softmax of one row, AVX2 when available.
     softmax_row_f32(x: &[f32], y: &mut [f32]) => softmax_row, softmax_row);
@@ -115,11 +141,11 @@ dispatch!(
     /// Log-softmax of one row, AVX2 when available.
     log_softmax_row_f32(x: &[f32], y: &mut [f32]) => log_softmax_row, log_softmax_row);
 dispatch!(
-    /// The largest element of a row (`-inf` when empty), AVX2 when available.
-    row_max_f32(x: &[f32]) -> f32 => row_max, row_max);
+    /// The largest element of a row (`-inf` when empty), AVX-512 or AVX2 when available.
+    row_max_f32(x: &[f32]) -> f32 => avx512, row_max, row_max);
 dispatch!(
-    /// Writes `exp(x - m)` to `y` and returns its sum, AVX2 when available.
-    exp_shifted_sum_f32(x: &[f32], m: f32, y: &mut [f32]) -> f32 => exp_shifted_sum, exp_shifted_sum);
+    /// Writes `exp(x - m)` to `y` and returns its sum, AVX-512 or AVX2 when available.
+    exp_shifted_sum_f32(x: &[f32], m: f32, y: &mut [f32]) -> f32 => avx512, exp_shifted_sum, exp_shifted_sum);
 dispatch!(
     /// Layer norm of one row; returns `(mean, rstd)`. AVX2 when available.
     layer_norm_row_f32(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) -> (f32, f32)
@@ -139,6 +165,13 @@ mod tests {
             eprintln!("skipped: this CPU has no AVX2+FMA");
         }
         detect()
+    }
+
+    fn have_avx512() -> bool {
+        if !avx512_enabled() {
+            eprintln!("skipped: this CPU has no AVX-512F");
+        }
+        avx512_enabled()
     }
 
     fn close(a: f32, b: f64, rel: f64, abs: f64) -> bool {
@@ -239,6 +272,27 @@ mod tests {
                     prop_assert!(close(y[i], yd[i], 1e-5, 1e-5), "i={} {} {}", i, y[i], yd[i]);
                 }
             }
+        }
+
+        #[test]
+        fn avx512_gives_the_avx2_bits(x in proptest::collection::vec(-12.0f32..12.0, 0..100), m in -3.0f32..3.0) {
+            if !have_avx512() { return Ok(()); }
+            let n = x.len();
+            let gy: Vec<f32> = x.iter().map(|v| 1.0 - 0.1 * v).collect();
+            let bits = |v: &[f32]| v.iter().map(|a| a.to_bits()).collect::<Vec<u32>>();
+            let (mut a, mut b) = (vec![0.0f32; n], vec![0.0f32; n]);
+            unsafe { avx2::gelu(&x, &mut a); avx512::gelu(&x, &mut b) };
+            prop_assert_eq!(bits(&a), bits(&b));
+            unsafe { avx2::gelu_backward(&x, &gy, &mut a); avx512::gelu_backward(&x, &gy, &mut b) };
+            prop_assert_eq!(bits(&a), bits(&b));
+            unsafe { avx2::exp(&x, &mut a); avx512::exp(&x, &mut b) };
+            prop_assert_eq!(bits(&a), bits(&b));
+            prop_assert_eq!(unsafe { avx2::row_max(&x) }.to_bits(), unsafe { avx512::row_max(&x) }.to_bits());
+            let sa = unsafe { avx2::exp_shifted_sum(&x, m, &mut a) };
+            let sb = unsafe { avx512::exp_shifted_sum(&x, m, &mut b) };
+            prop_assert_eq!(bits(&a), bits(&b));
+            // The sums add the same terms in another order.
+            prop_assert!((sa - sb).abs() <= 1e-6 * sa, "{} vs {}", sa, sb);
         }
 
         #[test]
