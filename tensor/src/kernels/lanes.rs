@@ -29,8 +29,6 @@ pub trait Lanes: Copy {
     unsafe fn load_first(p: *const f32, n: usize, fill: f32) -> Self;
     /// Writes all lanes to `p`.
     unsafe fn store(self, p: *mut f32);
-    /// Writes the first `n < N` lanes to `p` (nothing written past `p + n`).
-    unsafe fn store_first(self, p: *mut f32, n: usize);
     /// `self + b`.
     unsafe fn add(self, b: Self) -> Self;
     /// `self - b`.
@@ -80,7 +78,7 @@ pub struct F32x8(pub __m256);
 #[derive(Clone, Copy)]
 pub struct F32x16(pub __m512);
 
-/// `-1` in the first `n` lanes of 8, for AVX2's masked loads and stores.
+/// `-1` in the first `n` lanes of 8, for AVX2's masked loads.
 #[inline(always)]
 unsafe fn first_lanes8(n: usize) -> __m256i {
     let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -111,10 +109,6 @@ impl Lanes for F32x8 {
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         _mm256_storeu_ps(p, self.0)
-    }
-    #[inline(always)]
-    unsafe fn store_first(self, p: *mut f32, n: usize) {
-        _mm256_maskstore_ps(p, first_lanes8(n), self.0)
     }
     #[inline(always)]
     unsafe fn add(self, b: Self) -> Self {
@@ -240,10 +234,6 @@ impl Lanes for F32x16 {
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         _mm512_storeu_ps(p, self.0)
-    }
-    #[inline(always)]
-    unsafe fn store_first(self, p: *mut f32, n: usize) {
-        _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as u16, self.0)
     }
     #[inline(always)]
     unsafe fn add(self, b: Self) -> Self {
