@@ -70,8 +70,7 @@ impl Linear {
         let rows = shape[..shape.len() - 1].iter().product();
         let y = x
             .reshape(&[rows, self.input])
-            .matmul_t(p.get(self.weight), false, true)
-            .add(p.get(self.bias));
+            .linear(p.get(self.weight), p.get(self.bias));
         let mut out = shape;
         *out.last_mut().unwrap() = self.output;
         y.reshape(&out)

@@ -107,6 +107,11 @@ pub trait Backend<E: Element>: Sync {
     fn binary(&self, op: BinaryOp, a: &Tensor<E>, b: &Tensor<E>, out_shape: &[usize]) -> Tensor<E>;
     /// `op(a) @ op(b)` for 2-d operands or batches (`[.., m, k]`); `b` may be 2-d and shared.
     fn matmul(&self, a: &Tensor<E>, b: &Tensor<E>, trans_a: bool, trans_b: bool) -> Tensor<E>;
+    /// `x w^T + bias` for `x`: `[m, k]`, `w`: `[n, k]`, `bias`: `[n]` (a linear layer).
+    /// The default is the two ops; the CPU adds the bias as it stores the product.
+    fn linear(&self, x: &Tensor<E>, w: &Tensor<E>, bias: &Tensor<E>) -> Tensor<E> {
+        x.matmul_t(w, false, true).add(bias)
+    }
     /// Reduces `axis` away.
     fn reduce(&self, op: ReduceOp, x: &Tensor<E>, axis: usize) -> Tensor<E>;
     /// Max (`max = true`) or min along `axis`, with the index of the chosen element (first on ties).

@@ -483,6 +483,34 @@ impl<E: Element> Tensor<E> {
         self.backend().matmul(self, other, trans_a, trans_b)
     }
 
+    /// A linear layer, `self w^T + bias` (`self`: `[m, k]` rows, `w`: `[n, k]` as PyTorch's
+    /// `nn.Linear` stores it, `bias`: `[n]`): the same numbers as
+    /// `self.matmul_t(w, false, true).add(bias)`, in one pass over the output on the CPU.
+    ///
+    /// ```
+    /// use mclrec_tensor::Tensor;
+    /// let x = Tensor::<f32>::from_f64s(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    /// let w = Tensor::from_f64s(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2]);
+    /// let b = Tensor::from_f64s(&[0.5, -0.5, 0.0], &[3]);
+    /// assert_eq!(x.linear(&w, &b).to_vec(), vec![1.5, 1.5, 3.0, 3.5, 3.5, 7.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If the shapes disagree.
+    pub fn linear(&self, w: &Self, bias: &Self) -> Self {
+        assert!(
+            self.rank() == 2
+                && w.rank() == 2
+                && bias.shape() == [w.shape()[0]]
+                && self.shape()[1] == w.shape()[1],
+            "linear: expected [m, k] x [n, k]^T + [n], got {:?}, {:?}, {:?}",
+            self.shape(),
+            w.shape(),
+            bias.shape()
+        );
+        self.backend().linear(self, w, bias)
+    }
+
     // ---------------------------------------------------------------- reductions
 
     /// Reduces `axis` away with `op`.

@@ -6,6 +6,7 @@
 //! | add, sub, mul, div (broadcasting) | [`Var::add`] [`Var::sub`] [`Var::mul`] [`Var::div`] | `arithmetic::tests::grad_{add,sub,mul,div}` |
 //! | scalar add / mul, neg | [`Var::add_scalar`] [`Var::mul_scalar`] [`Var::neg`] | `arithmetic::tests::grad_scalar_ops` |
 //! | matmul, batched, transposes | [`Var::matmul`] [`Var::matmul_t`] | `matmul::tests::grad_matmul_2d`, `grad_matmul_batched`, `grad_matmul_shared_rhs` |
+//! | linear layer `x W^T + b` (fused on the CPU) | [`Var::linear`] | `linear::tests::grad_linear`, `gives_the_bits_of_matmul_then_add` |
 //! | reshape / transpose / permute | [`Var::reshape`] [`Var::transpose`] [`Var::permute`] | `layout::tests::grad_{reshape,permute,transpose}` |
 //! | concat / split / narrow | [`Var::concat`] [`Var::split`] [`Var::narrow`] | `layout::tests::grad_{concat,split}` |
 //! | index-select along an axis | [`Var::index_select`] | `layout::tests::grad_index_select` |
@@ -38,6 +39,7 @@ mod gather;
 mod l2_normalize;
 mod layer_norm;
 mod layout;
+mod linear;
 mod linear_cross_entropy;
 mod masked_fill;
 mod matmul;

@@ -55,7 +55,16 @@ fn block_scores<E: Element>(
     unsafe {
         if short::<E>() && short_gemm::applies(d, items) {
             let panels = short_gemm::PanelB::new(w as *const f32, d, items, 1, d);
-            short_gemm::rows(h as *const f32, d, &panels, items, s as *mut f32, 0, rows);
+            short_gemm::rows(
+                h as *const f32,
+                d,
+                &panels,
+                items,
+                None,
+                s as *mut f32,
+                0,
+                rows,
+            );
         } else {
             E::gemm(
                 rows,
@@ -91,6 +100,7 @@ fn block_dh<E: Element>(g: &[E], w: &[E], d: usize, (c0, items): (usize, usize),
                 items,
                 &panels,
                 d,
+                None,
                 part as *mut f32,
                 0,
                 rows,

@@ -14,6 +14,66 @@ struct SendPtr<E>(*mut E);
 unsafe impl<E> Send for SendPtr<E> {}
 unsafe impl<E> Sync for SendPtr<E> {}
 
+/// `C = A B (+ bias)` through [`short_gemm`]: `A` row-major `m x k`, `B` `k x n` with
+/// strides `(rsb, csb)`, `C` row-major `m x n`, in row blocks across the threads (each row
+/// of `C` is computed by one thread in the same order whatever the split).
+///
+/// # Safety
+/// `short_gemm::applies(k, n)`; the pointers describe valid matrices (`bias`: `n` floats).
+unsafe fn short_rows(
+    a: *const f32,
+    (m, k, n): (usize, usize, usize),
+    (b, rsb, csb): (*const f32, usize, usize),
+    bias: Option<*const f32>,
+    c: *mut f32,
+) {
+    let panels = short_gemm::PanelB::new(b, k, n, rsb, csb);
+    let threads = rayon::current_num_threads();
+    if m * n * k < PAR_FLOPS || threads == 1 {
+        short_gemm::rows(a, k, &panels, n, bias, c, 0, m);
+        return;
+    }
+    let (a, c, bias) = (
+        SendPtr(a as *mut f32),
+        SendPtr(c),
+        bias.map(|b| SendPtr(b as *mut f32)),
+    );
+    let rows = m.div_ceil(threads * 4).next_multiple_of(short_gemm::MR);
+    (0..m.div_ceil(rows)).into_par_iter().for_each(|blk| {
+        let r0 = blk * rows;
+        // Whole wrappers, not their fields: the closure must capture the Sync types.
+        let (a, c, bias) = (&a, &c, &bias);
+        let bias = bias.as_ref().map(|b| b.0 as *const f32);
+        // SAFETY: row blocks write disjoint rows of C.
+        unsafe { short_gemm::rows(a.0, k, &panels, n, bias, c.0, r0, rows.min(m - r0)) };
+    });
+}
+
+/// `x w^T + bias` (`x`: `[m, k]`, `w`: `[n, k]`, `bias`: `[n]`), the bias added as each tile
+/// of the product is stored when the product goes through [`short_gemm`]: the same bits as
+/// the product followed by the broadcast addition, without a second pass over the output.
+pub(super) fn linear<E: Element>(x: &Tensor<E>, w: &Tensor<E>, bias: &Tensor<E>) -> Tensor<E> {
+    let (m, k, n) = (x.shape()[0], x.shape()[1], w.shape()[0]);
+    let is_f32 = std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>();
+    if !is_f32 || !short_gemm::applies(k, n) {
+        return matmul(x, w, false, true).binary(crate::BinaryOp::Add, bias);
+    }
+    let mut out = super::output::<E>(m * n);
+    let (xp, wp, bp) = (x.as_slice(), w.as_slice(), bias.as_slice());
+    // SAFETY: E is f32 (checked above); w is n x k row-major, i.e. the k x n matrix w^T with
+    // strides (1, k); bias holds n floats; out has room for m x n.
+    unsafe {
+        short_rows(
+            xp.as_ptr() as *const f32,
+            (m, k, n),
+            (wp.as_ptr() as *const f32, 1, k),
+            Some(bp.as_ptr() as *const f32),
+            out.as_mut_ptr() as *mut f32,
+        )
+    }
+    Tensor::from_buffer(out, &[m, n])
+}
+
 pub(super) fn matmul<E: Element>(a: &Tensor<E>, b: &Tensor<E>, ta: bool, tb: bool) -> Tensor<E> {
     let (ra, rb) = (a.rank(), b.rank());
     let (ar, ac) = (a.shape()[ra - 2], a.shape()[ra - 1]);
@@ -76,29 +136,15 @@ pub(super) fn matmul<E: Element>(a: &Tensor<E>, b: &Tensor<E>, ta: bool, tb: boo
     let is_f32 = std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>();
     if is_f32 && batch == 1 && !ta && short_gemm::applies(k, n) {
         // SAFETY: E is f32 (checked above), so the casts only rename the element type; B's
-        // strides describe the k x n matrix op(B); row blocks write disjoint rows of C.
+        // strides describe the k x n matrix op(B); C has room for rows_m x n.
         unsafe {
-            let panels = short_gemm::PanelB::new(
-                bp.as_ptr() as *const f32,
-                k,
-                n,
-                rsb as usize,
-                csb as usize,
-            );
-            let (a32, c32) = (ap.as_ptr() as *const f32, SendPtr(cp.0 as *mut f32));
-            let a32 = SendPtr(a32 as *mut f32);
-            if work < PAR_FLOPS || threads == 1 {
-                short_gemm::rows(a32.0, k, &panels, n, c32.0, 0, rows_m);
-            } else {
-                let rows = rows_m
-                    .div_ceil(threads * 4)
-                    .next_multiple_of(short_gemm::MR);
-                (0..rows_m.div_ceil(rows)).into_par_iter().for_each(|blk| {
-                    let r0 = blk * rows;
-                    let (a32, c32) = (&a32, &c32);
-                    short_gemm::rows(a32.0, k, &panels, n, c32.0, r0, rows.min(rows_m - r0));
-                });
-            }
+            short_rows(
+                ap.as_ptr() as *const f32,
+                (rows_m, k, n),
+                (bp.as_ptr() as *const f32, rsb as usize, csb as usize),
+                None,
+                cp.0 as *mut f32,
+            )
         }
     } else if is_f32 && batch == 1 && ta && csb == 1 && short_gemm::applies_transposed(m, n) {
         // SAFETY: as above; A is k x m and B k x n, both row-major (ta, csb == 1).

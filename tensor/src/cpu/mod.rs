@@ -55,6 +55,9 @@ impl<E: Element> Backend<E> for CpuBackend {
     fn matmul(&self, a: &Tensor<E>, b: &Tensor<E>, ta: bool, tb: bool) -> Tensor<E> {
         matmul::matmul(a, b, ta, tb)
     }
+    fn linear(&self, x: &Tensor<E>, w: &Tensor<E>, bias: &Tensor<E>) -> Tensor<E> {
+        matmul::linear(x, w, bias)
+    }
     fn reduce(&self, op: ReduceOp, x: &Tensor<E>, axis: usize) -> Tensor<E> {
         reduce::reduce(op, x, axis)
     }

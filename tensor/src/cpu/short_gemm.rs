@@ -88,17 +88,20 @@ impl PanelB {
     }
 }
 
-/// Rows `r0 .. r0 + rows` of `C = A B` (`C` row-major with `n` columns, `A` row-major with
-/// `k` columns, both pointers at row 0).
+/// Rows `r0 .. r0 + rows` of `C = A B (+ bias)` (`C` row-major with `n` columns, `A`
+/// row-major with `k` columns, both pointers at row 0; `bias`, if given, `n` floats added to
+/// every row as the tile is stored: the bits of the product followed by the addition).
 ///
 /// # Safety
-/// `applies(k, n)` held; `a`, `b` and `c` describe valid matrices; no other thread writes
-/// these rows of `C`.
+/// `applies(k, n)` held; `a`, `b`, `c` and `bias` describe valid matrices; no other thread
+/// writes these rows of `C`.
+#[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn rows(
     a: *const f32,
     k: usize,
     b: &PanelB,
     n: usize,
+    bias: Option<*const f32>,
     c: *mut f32,
     r0: usize,
     rows: usize,
@@ -114,6 +117,7 @@ pub(super) unsafe fn rows(
             rsa: k,
             csa: 1,
             accumulate: false,
+            bias,
         };
         tile.across(b.ptr, b.ldb, b.panel_stride, n, c.add(i * n), n);
         i += mr;
@@ -121,37 +125,40 @@ pub(super) unsafe fn rows(
 }
 
 /// One `R x 16` tile of `C` (`R <= 6`): `C[r, 0..16] (+)= sum_i A[r, i] B[i, 0..16]`, with
-/// `A[r, i]` at `a[r rsa + i csa]` and `B[i, j]` at `b[i ldb + j]`. With `accumulate` the
-/// chain continues from `C`'s values, so a product split along `k` into calls gives the
-/// same bits as one call.
+/// `A[r, i]` at `t.a[r rsa + i csa]` and `B[i, j]` at `b[i ldb + j]`, then `bias[0..16]`
+/// added if given. With `accumulate` the chain continues from `C`'s values, so a product
+/// split along `k` into calls gives the same bits as one call.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
 unsafe fn tile<const R: usize>(
-    k: usize,
-    a: *const f32,
-    rsa: usize,
-    csa: usize,
+    t: &Tile,
     b: *const f32,
     ldb: usize,
+    bias: Option<*const f32>,
     c: *mut f32,
     ldc: usize,
-    accumulate: bool,
 ) {
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
-    if accumulate {
+    if t.accumulate {
         for (r, acc) in acc.iter_mut().enumerate() {
             acc[0] = _mm256_loadu_ps(c.add(r * ldc));
             acc[1] = _mm256_loadu_ps(c.add(r * ldc + 8));
         }
     }
-    for i in 0..k {
-        let (ai, bi) = (a.add(i * csa), b.add(i * ldb));
+    for i in 0..t.k {
+        let (ai, bi) = (t.a.add(i * t.csa), b.add(i * ldb));
         let (b0, b1) = (_mm256_loadu_ps(bi), _mm256_loadu_ps(bi.add(8)));
         for (r, acc) in acc.iter_mut().enumerate() {
-            let av = _mm256_set1_ps(*ai.add(r * rsa));
+            let av = _mm256_set1_ps(*ai.add(r * t.rsa));
             acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
             acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+        }
+    }
+    if let Some(bias) = bias {
+        let (b0, b1) = (_mm256_loadu_ps(bias), _mm256_loadu_ps(bias.add(8)));
+        for acc in acc.iter_mut() {
+            acc[0] = _mm256_add_ps(acc[0], b0);
+            acc[1] = _mm256_add_ps(acc[1], b1);
         }
     }
     for (r, acc) in acc.iter().enumerate() {
@@ -161,36 +168,27 @@ unsafe fn tile<const R: usize>(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-#[allow(clippy::too_many_arguments)]
 unsafe fn tile<const R: usize>(
-    _k: usize,
-    _a: *const f32,
-    _rsa: usize,
-    _csa: usize,
+    _t: &Tile,
     _b: *const f32,
     _ldb: usize,
+    _bias: Option<*const f32>,
     _c: *mut f32,
     _ldc: usize,
-    _accumulate: bool,
 ) {
     unreachable!("applies() is false without AVX2")
 }
 
-/// [`tile`] for a run-time height `mr <= 6`.
-#[allow(clippy::too_many_arguments)]
+/// [`tile`] for the tile's run-time height.
 unsafe fn tile_of(
-    mr: usize,
-    k: usize,
-    a: *const f32,
-    rsa: usize,
-    csa: usize,
+    t: &Tile,
     b: *const f32,
     ldb: usize,
+    bias: Option<*const f32>,
     c: *mut f32,
     ldc: usize,
-    accumulate: bool,
 ) {
-    let f = match mr {
+    let f = match t.mr {
         6 => tile::<6>,
         5 => tile::<5>,
         4 => tile::<4>,
@@ -198,7 +196,7 @@ unsafe fn tile_of(
         2 => tile::<2>,
         _ => tile::<1>,
     };
-    f(k, a, rsa, csa, b, ldb, c, ldc, accumulate)
+    f(t, b, ldb, bias, c, ldc)
 }
 
 /// The `A` side of one row tile: `mr <= 6` rows, `A[r, i]` at `a[r rsa + i csa]`, `i < k`.
@@ -209,6 +207,8 @@ struct Tile {
     rsa: usize,
     csa: usize,
     accumulate: bool,
+    /// Added to each row of `C` as it is stored (`n` floats), if given.
+    bias: Option<*const f32>,
 }
 
 impl Tile {
@@ -225,33 +225,18 @@ impl Tile {
         ldc: usize,
     ) {
         let panels = n / NR;
+        let bias_at = |p: usize| self.bias.map(|bias| bias.add(p * NR));
         let mut p = 0;
         if crate::kernels::avx512_enabled() {
             while p + 2 <= panels {
-                tile_wide_of(
-                    self,
-                    b.add(p * panel_stride),
-                    panel_stride,
-                    ldb,
-                    c.add(p * NR),
-                    ldc,
-                );
+                let b = b.add(p * panel_stride);
+                tile_wide_of(self, b, panel_stride, ldb, bias_at(p), c.add(p * NR), ldc);
                 p += 2;
             }
         }
         for p in p..panels {
-            tile_of(
-                self.mr,
-                self.k,
-                self.a,
-                self.rsa,
-                self.csa,
-                b.add(p * panel_stride),
-                ldb,
-                c.add(p * NR),
-                ldc,
-                self.accumulate,
-            );
+            let b = b.add(p * panel_stride);
+            tile_of(self, b, ldb, bias_at(p), c.add(p * NR), ldc);
         }
     }
 }
@@ -267,6 +252,7 @@ unsafe fn tile_wide<const R: usize>(
     b: *const f32,
     next: usize,
     ldb: usize,
+    bias: Option<*const f32>,
     c: *mut f32,
     ldc: usize,
 ) {
@@ -286,6 +272,13 @@ unsafe fn tile_wide<const R: usize>(
             acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
         }
     }
+    if let Some(bias) = bias {
+        let (b0, b1) = (_mm512_loadu_ps(bias), _mm512_loadu_ps(bias.add(NR)));
+        for acc in acc.iter_mut() {
+            acc[0] = _mm512_add_ps(acc[0], b0);
+            acc[1] = _mm512_add_ps(acc[1], b1);
+        }
+    }
     for (r, acc) in acc.iter().enumerate() {
         _mm512_storeu_ps(c.add(r * ldc), acc[0]);
         _mm512_storeu_ps(c.add(r * ldc + NR), acc[1]);
@@ -298,6 +291,7 @@ unsafe fn tile_wide<const R: usize>(
     _b: *const f32,
     _next: usize,
     _ldb: usize,
+    _bias: Option<*const f32>,
     _c: *mut f32,
     _ldc: usize,
 ) {
@@ -305,7 +299,15 @@ unsafe fn tile_wide<const R: usize>(
 }
 
 /// [`tile_wide`] for the tile's run-time height.
-unsafe fn tile_wide_of(t: &Tile, b: *const f32, next: usize, ldb: usize, c: *mut f32, ldc: usize) {
+unsafe fn tile_wide_of(
+    t: &Tile,
+    b: *const f32,
+    next: usize,
+    ldb: usize,
+    bias: Option<*const f32>,
+    c: *mut f32,
+    ldc: usize,
+) {
     let f = match t.mr {
         6 => tile_wide::<6>,
         5 => tile_wide::<5>,
@@ -314,7 +316,7 @@ unsafe fn tile_wide_of(t: &Tile, b: *const f32, next: usize, ldb: usize, c: *mut
         2 => tile_wide::<2>,
         _ => tile_wide::<1>,
     };
-    f(t, b, next, ldb, c, ldc)
+    f(t, b, next, ldb, bias, c, ldc)
 }
 
 /// Rows of `A^T B` taken at a time along `k` (the positions of a batch): a tile's slice of
@@ -359,6 +361,7 @@ pub(super) unsafe fn transposed_rows(
                 rsa: 1,
                 csa: m,
                 accumulate: i0 > 0,
+                bias: None,
             };
             tile.across(b.add(i0 * n), n, NR, n, c.add(r * n), n);
             r += mr;
@@ -378,7 +381,7 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
-        fn equals_the_naive_product(m in 1usize..20, k in 1usize..70, panels in 1usize..4, tb: bool, seed in 0u32..1000) {
+        fn equals_the_naive_product(m in 1usize..20, k in 1usize..70, panels in 1usize..4, tb: bool, with_bias: bool, seed in 0u32..1000) {
             prop_assume!(crate::kernels::simd_enabled());
             let n = panels * NR;
             let val = |i: usize| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0;
@@ -387,24 +390,26 @@ mod tests {
             // B is k x n; stored transposed (n x k) when tb.
             let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
             let at = |i: usize, j: usize| b[i * rsb + j * csb];
+            let bias: Vec<f32> = (0..n).map(|j| if with_bias { val(j + 31) } else { 0.0 }).collect();
+            let bias_ptr = with_bias.then_some(bias.as_ptr());
             let mut c = vec![f32::NAN; m * n];
             unsafe {
                 let pb = PanelB::new(b.as_ptr(), k, n, rsb, csb);
                 // Two row ranges, as two threads would run them.
                 let half = m / 2;
-                rows(a.as_ptr(), k, &pb, n, c.as_mut_ptr(), 0, half);
-                rows(a.as_ptr(), k, &pb, n, c.as_mut_ptr(), half, m - half);
+                rows(a.as_ptr(), k, &pb, n, bias_ptr, c.as_mut_ptr(), 0, half);
+                rows(a.as_ptr(), k, &pb, n, bias_ptr, c.as_mut_ptr(), half, m - half);
             }
             for r in 0..m {
                 for j in 0..n {
-                    let want: f64 = (0..k).map(|i| a[r * k + i] as f64 * at(i, j) as f64).sum();
+                    let want: f64 = (0..k).map(|i| a[r * k + i] as f64 * at(i, j) as f64).sum::<f64>() + bias[j] as f64;
                     prop_assert!((c[r * n + j] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "({r}, {j}): {} vs {want}", c[r * n + j]);
                 }
             }
         }
 
         #[test]
-        fn the_wide_tile_gives_the_bits_of_the_narrow_one(mr in 1usize..=MR, k in 1usize..300, panels in 1usize..6, accumulate: bool, seed in 0u32..1000) {
+        fn the_wide_tile_gives_the_bits_of_the_narrow_one(mr in 1usize..=MR, k in 1usize..300, panels in 1usize..6, accumulate: bool, with_bias: bool, seed in 0u32..1000) {
             prop_assume!(crate::kernels::avx512_enabled());
             let n = panels * NR;
             let val = |i: usize| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0;
@@ -412,11 +417,14 @@ mod tests {
             let b: Vec<f32> = (0..k * n).map(|i| val(i + 7919)).collect();
             let start: Vec<f32> = (0..mr * n).map(|i| val(i + 104_729)).collect();
             let (mut wide, mut narrow) = (start.clone(), start);
-            let tile = Tile { mr, k, a: a.as_ptr(), rsa: k, csa: 1, accumulate };
+            let bias: Vec<f32> = (0..n).map(|j| val(j + 31)).collect();
+            let bias = with_bias.then_some(bias.as_ptr());
+            let tile = Tile { mr, k, a: a.as_ptr(), rsa: k, csa: 1, accumulate, bias };
             unsafe {
                 tile.across(b.as_ptr(), n, NR, n, wide.as_mut_ptr(), n);
                 for p in 0..panels {
-                    tile_of(mr, k, a.as_ptr(), k, 1, b.as_ptr().add(p * NR), n, narrow.as_mut_ptr().add(p * NR), n, accumulate);
+                    let bias = bias.map(|v| v.add(p * NR));
+                    tile_of(&tile, b.as_ptr().add(p * NR), n, bias, narrow.as_mut_ptr().add(p * NR), n);
                 }
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
