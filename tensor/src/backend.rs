@@ -124,7 +124,8 @@ pub trait Backend<E: Element>: Sync {
     /// Mean cross-entropy of the scores `h w^T` (`h`: `[n, d]`, `w`: `[c, d]`) against
     /// `targets`, and what [`linear_cross_entropy_backward`](Backend::linear_cross_entropy_backward)
     /// needs from the forward. The default is the unfused ops, keeping the gradient of the
-    /// `[n, c]` scores; the CPU keeps only each row's log-sum-exp (`[n]`).
+    /// `[n, c]` scores; the CPU keeps the scores' exponentials per block of classes and the
+    /// factors that normalise them.
     fn linear_cross_entropy(
         &self,
         h: &Tensor<E>,

@@ -622,9 +622,10 @@ impl<E: Element> Tensor<E> {
     /// Mean cross-entropy of the scores `self w^T` against `targets` (`self`: `[n, d]`
     /// rows, `w`: `[c, d]` class embeddings), and what
     /// [`linear_cross_entropy_backward`](Self::linear_cross_entropy_backward) needs. Equal to
-    /// `self.matmul_t(w, false, true).cross_entropy(targets).0`, but the CPU never holds the
-    /// `[n, c]` scores: it takes the classes in blocks that stay in cache and keeps only each
-    /// row's log-sum-exp (`[n]`); other devices keep the scores' gradient (`[n, c]`).
+    /// `self.matmul_t(w, false, true).cross_entropy(targets).0`, but the CPU takes the
+    /// classes in blocks that stay in cache and keeps, instead of the scores' gradient, each
+    /// block's exponentials and one factor per row and block (`n (c + c / 512)` elements,
+    /// read only by the backward); other devices keep the scores' gradient (`[n, c]`).
     ///
     /// ```
     /// use mclrec_tensor::Tensor;
@@ -650,8 +651,8 @@ impl<E: Element> Tensor<E> {
     /// `(dh, dw)`: the gradients of `g` times the loss of
     /// [`linear_cross_entropy`](Self::linear_cross_entropy) at `self` (= `h`) and `w`, given
     /// the `saved` it returned. With `G = g (softmax(h w^T) - onehot) / n`: `dh = G w`,
-    /// `dw = G^T h`; the CPU makes `G` a block of classes at a time, again without the
-    /// `[n, c]` matrix.
+    /// `dw = G^T h`; the CPU makes `G` a block of classes at a time from what the forward
+    /// kept, without the `[n, c]` matrix.
     ///
     /// # Panics
     /// As [`linear_cross_entropy`](Self::linear_cross_entropy).

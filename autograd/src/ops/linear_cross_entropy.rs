@@ -3,11 +3,10 @@
 //!
 //! `L = -1/n sum_r log softmax(h_r W^T)[t_r]`; with `G = (softmax(h W^T) - onehot) / n`,
 //! `dh = g G W` and `dW = g G^T h`. The same as `h.matmul_t(w, false, true).cross_entropy(t)`,
-//! but on the CPU the `[n, classes]` scores and their gradient are never stored: the forward keeps
-//! only each row's log-sum-exp, and the backward makes the scores again, a block of classes at
-//! a time (see [`mclrec_tensor::Tensor::linear_cross_entropy`]). For 256 rows over 12,101
-//! items that is 24 MB less memory and ~60 MB less memory traffic per step, for one more
-//! product and one more pass of `exp`.
+//! but on the CPU neither the `[n, classes]` scores nor their gradient is stored: the forward
+//! works a block of classes at a time while the block is in cache and keeps its
+//! exponentials, from which the backward makes `G` block by block (see
+//! [`mclrec_tensor::Tensor::linear_cross_entropy`]).
 
 use mclrec_tensor::{Element, Tensor};
 
@@ -17,7 +16,7 @@ struct LinearCrossEntropyBackward<E: Element> {
     h: (NodeId, Tensor<E>),
     w: (NodeId, Tensor<E>),
     targets: Vec<usize>,
-    /// What the forward kept for the backward (on the CPU each row's log-sum-exp).
+    /// What the forward kept for the backward (on the CPU the exponentials per block).
     saved: Tensor<E>,
 }
 

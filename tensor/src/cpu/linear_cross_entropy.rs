@@ -1,27 +1,30 @@
-//! Cross-entropy over the scores `h W^T` without the score matrix: the next-item loss over
-//! all 12,101 Beauty items, taken in blocks of items that stay in L2.
+//! Cross-entropy over the scores `h W^T` without the score matrix's gradient: the next-item
+//! loss over all 12,101 Beauty items, taken in blocks of items that stay in L2.
 //!
 //! Unfused, a batch of 256 rows writes its 256 x 12,101 scores (12 MB), reads them for the
 //! softmax, writes the gradient (12 MB) and reads it twice for `dh = G W` and `dW = G^T h`:
 //! the three products then ran at 90 GFLOP/s instead of the 230 they reach with the operands
 //! in cache (`PERFORMANCE.md`). Here the items go in blocks of [`ITEMS`] and the rows in
-//! chunks of at most [`ROWS`]; one block's scores (512 KB) are made, used and dropped while
-//! they are in L2.
+//! chunks of at most [`ROWS`]; one block's scores (512 KB) are made and used while they are
+//! in L2.
 //!
-//! * Forward: per block, the scores and each row's `(max, sum exp(s - max))` over the
-//!   block; the pieces combine into each row's log-sum-exp `lse` in block order. The loss is
-//!   `mean(lse - h_t . w_t)`.
-//! * Backward: per block, the scores again (one more `h W^T`, cheaper than keeping 12 MB),
-//!   `G = g/n (exp(s - lse) - onehot)`, `dW_block = G^T h` written in place and
-//!   `G W_block` into the block's own slot of `dh`'s partial sums, added in block order.
+//! * Forward: per block, the scores, each row's `(max, sum exp(s - max))` over the block,
+//!   and the exponentials `exp(s - max)` themselves, kept for the backward; the pieces
+//!   combine into each row's log-sum-exp `lse` in block order, and each (row, block) gets
+//!   the factor `exp(max - lse)` that turns its exponentials into probabilities. The loss
+//!   is `mean(lse - h_t . w_t)`.
+//! * Backward: per block, `G = g/n (exponentials x factor - onehot)` while it is in L2,
+//!   `dW_block = G^T h` written in place and `G W_block` into the block's own slot of
+//!   `dh`'s partial sums, added in block order.
 //!
 //! Every block is computed the same way whatever the thread count, and partial sums are
 //! added in a fixed order, so the results do not depend on the number of threads.
 //!
-//! Measured on the 2-core Xeon this was built on (`PERFORMANCE.md`, session 7): no faster
-//! than the unfused ops inside a training step, because its 260 MB L3 holds the whole score
-//! matrix and the extra product costs what the saved L3 traffic did; kept for the 24 MB
-//! less per `L_rec` and for processors whose last-level cache the scores do not fit.
+//! Measured on the 2-core Xeon this was built on (`PERFORMANCE.md`): in session 7 the
+//! backward made the scores again from `h` and `W` (keeping only `lse`) and was no faster
+//! than the unfused ops inside a training step; keeping the exponentials instead (12 MB for
+//! 256 rows, what the unfused ops keep in their gradient) saves that product and an `exp`
+//! pass: 2.5 ms of a 30 ms SASRec batch, 5.8 ms of an MCLRec one (session 8).
 
 use rayon::prelude::*;
 
@@ -160,7 +163,10 @@ fn block_dw<E: Element>(g: &[E], h: &[E], d: usize, (r0, rows): (usize, usize), 
 }
 
 /// The mean cross-entropy of `h W^T` (`h`: `[n, d]`, `W`: `[c, d]`) against `targets`, and
-/// each row's log-sum-exp of its scores (`[n]`, for [`linear_cross_entropy_backward`]).
+/// what [`linear_cross_entropy_backward`] needs: each block's exponentials
+/// `exp(s - m_block)` (block `b`'s `n x items` rows at offset `c0 n`) followed by the `n x
+/// blocks` factors `exp(m_block - lse)` that turn them into probabilities, one tensor of
+/// `n (c + blocks)` elements.
 pub(super) fn linear_cross_entropy<E: Element>(
     h: &Tensor<E>,
     w: &Tensor<E>,
@@ -169,23 +175,26 @@ pub(super) fn linear_cross_entropy<E: Element>(
     let (n, d, c) = (h.shape()[0], h.shape()[1], w.shape()[0]);
     let (hs, ws) = (h.as_slice(), w.as_slice());
     let blocks = c.div_ceil(ITEMS);
+    // Every element is written below: the exponentials block by block, then the factors.
+    let mut saved = super::output::<E>(n * (c + blocks));
+    let (exps, factors) = saved.split_at_mut(n * c);
     let mut lse = vec![E::zero(); n];
     // Per block and row of a chunk: the block's maximum and sum of exp(s - max).
     let mut pieces = vec![(E::zero(), E::zero()); blocks * ROWS.min(n)];
     for r0 in (0..n).step_by(ROWS) {
         let rows = ROWS.min(n - r0);
-        pieces
-            .par_chunks_mut(rows)
-            .take(blocks)
+        block_regions_mut(exps, n, c)
+            .into_par_iter()
+            .zip(pieces.par_chunks_mut(rows))
             .enumerate()
-            .for_each(|(b, piece)| {
+            .for_each(|(b, (region, piece))| {
                 let (c0, items) = (b * ITEMS, ITEMS.min(c - b * ITEMS));
-                let mut s = super::output::<E>(rows * items + items);
-                let (s, e) = s.split_at_mut(rows * items);
-                block_scores(hs, ws, d, (r0, rows), (c0, items), s);
-                for (row, p) in s.chunks(items).zip(piece.iter_mut()) {
+                let mut s = super::output::<E>(rows * items);
+                block_scores(hs, ws, d, (r0, rows), (c0, items), &mut s);
+                let e = &mut region[r0 * items..(r0 + rows) * items];
+                for ((row, er), p) in s.chunks(items).zip(e.chunks_mut(items)).zip(piece) {
                     let m = E::row_max(row);
-                    *p = (m, E::exp_shifted_sum(row, m, e));
+                    *p = (m, E::exp_shifted_sum(row, m, er));
                 }
             });
         for (r, l) in lse[r0..r0 + rows].iter_mut().enumerate() {
@@ -199,6 +208,10 @@ pub(super) fn linear_cross_entropy<E: Element>(
                 })
                 .sum();
             *l = E::from_f64(m.as_f64() + sum.ln());
+            let f = &mut factors[(r0 + r) * blocks..(r0 + r + 1) * blocks];
+            for (b, f) in f.iter_mut().enumerate() {
+                *f = E::from_f64((pieces[b * rows + r].0.as_f64() - l.as_f64()).exp());
+            }
         }
     }
     let loss: f64 = (0..n)
@@ -215,20 +228,42 @@ pub(super) fn linear_cross_entropy<E: Element>(
             lse[r].as_f64() - st
         })
         .sum();
-    (loss / n as f64, Tensor::from_vec(lse, &[n]))
+    (
+        loss / n as f64,
+        Tensor::from_buffer(saved, &[n * (c + blocks)]),
+    )
 }
 
-/// `(dh, dW)` of `g` times the loss of [`linear_cross_entropy`], given its `lse`.
+/// The exponentials of the forward cut into each block's `n x items` rows.
+fn block_regions_mut<E>(exps: &mut [E], n: usize, c: usize) -> Vec<&mut [E]> {
+    let mut rest = exps;
+    (0..c.div_ceil(ITEMS))
+        .map(|b| {
+            let items = ITEMS.min(c - b * ITEMS);
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(n * items);
+            rest = tail;
+            mine
+        })
+        .collect()
+}
+
+/// `(dh, dW)` of `g` times the loss of [`linear_cross_entropy`], given what it `saved`.
 pub(super) fn linear_cross_entropy_backward<E: Element>(
     h: &Tensor<E>,
     w: &Tensor<E>,
     targets: &[usize],
-    lse: &Tensor<E>,
+    saved: &Tensor<E>,
     g: E,
 ) -> (Tensor<E>, Tensor<E>) {
     let (n, d, c) = (h.shape()[0], h.shape()[1], w.shape()[0]);
-    let (hs, ws, lse) = (h.as_slice(), w.as_slice(), lse.as_slice());
     let blocks = c.div_ceil(ITEMS);
+    assert_eq!(
+        saved.numel(),
+        n * (c + blocks),
+        "linear_cross_entropy_backward: saved"
+    );
+    let (hs, ws) = (h.as_slice(), w.as_slice());
+    let (exps, factors) = saved.as_slice().split_at(n * c);
     let scale = g / E::from_f64(n as f64);
     let mut dh = super::output::<E>(n * d);
     let mut dw = super::output::<E>(c * d);
@@ -241,21 +276,21 @@ pub(super) fn linear_cross_entropy_backward<E: Element>(
             .enumerate()
             .for_each(|(b, (dw_b, part))| {
                 let (c0, items) = (b * ITEMS, ITEMS.min(c - b * ITEMS));
-                let mut s = super::output::<E>(rows * items + items);
-                let (s, e) = s.split_at_mut(rows * items);
-                block_scores(hs, ws, d, (r0, rows), (c0, items), s);
-                for (r, row) in s.chunks_mut(items).enumerate() {
-                    E::exp_shifted_sum(row, lse[r0 + r], e);
-                    for (x, &p) in row.iter_mut().zip(e.iter()) {
-                        *x = p * scale;
+                let e = &exps[c0 * n + r0 * items..c0 * n + (r0 + rows) * items];
+                // G = scale (softmax - onehot), the block's softmax = exponentials x factor.
+                let mut s = super::output::<E>(rows * items);
+                for (r, (row, er)) in s.chunks_mut(items).zip(e.chunks(items)).enumerate() {
+                    let f = factors[(r0 + r) * blocks + b] * scale;
+                    for (x, &p) in row.iter_mut().zip(er) {
+                        *x = p * f;
                     }
                     let t = targets[r0 + r];
                     if (c0..c0 + items).contains(&t) {
                         row[t - c0] -= scale;
                     }
                 }
-                block_dw(s, hs, d, (r0, rows), dw_b);
-                block_dh(s, ws, d, (c0, items), part);
+                block_dw(&s, hs, d, (r0, rows), dw_b);
+                block_dh(&s, ws, d, (c0, items), part);
             });
         let dh_chunk = &mut dh[r0 * d..(r0 + rows) * d];
         dh_chunk.copy_from_slice(&partial[..rows * d]);
@@ -282,25 +317,16 @@ mod tests {
         (h, w, targets)
     }
 
-    /// The unfused ops: the loss, each row's log-sum-exp and `(G w, G^T h)` for
-    /// `G = g (softmax - onehot) / n`.
+    /// The unfused ops: the loss and `(G w, G^T h)` for `G = g (softmax - onehot) / n`.
     fn unfused(
         h: &Tensor<f64>,
         w: &Tensor<f64>,
         t: &[usize],
         g: f64,
-    ) -> (f64, Tensor<f64>, Tensor<f64>, Tensor<f64>) {
-        let n = h.shape()[0];
-        let s = h.matmul_t(w, false, true);
-        let (loss, grad) = s.cross_entropy(t);
-        // lse = s - log_softmax(s), read at each row's first column.
-        let first = vec![0; n];
-        let lse = s
-            .gather(1, &first, &[n, 1])
-            .sub(&s.log_softmax().gather(1, &first, &[n, 1]))
-            .reshape(&[n]);
+    ) -> (f64, Tensor<f64>, Tensor<f64>) {
+        let (loss, grad) = h.matmul_t(w, false, true).cross_entropy(t);
         let grad = grad.mul_scalar(g);
-        (loss, lse, grad.matmul(w), grad.matmul_t(h, true, false))
+        (loss, grad.matmul(w), grad.matmul_t(h, true, false))
     }
 
     fn max_diff(a: &Tensor<f64>, b: &Tensor<f64>) -> f64 {
@@ -317,11 +343,10 @@ mod tests {
         // 300 rows = a full chunk and a part; 1,100 classes = two full blocks and a part.
         for (n, c, d) in [(300, 1100, 8), (5, 3, 4), (1, 512, 2), (256, 513, 3)] {
             let (h, w, t) = inputs(n, c, d, (n * c) as u64);
-            let (loss, lse) = h.linear_cross_entropy(&w, &t);
-            let (want, want_lse, want_dh, want_dw) = unfused(&h, &w, &t, 0.75);
+            let (loss, saved) = h.linear_cross_entropy(&w, &t);
+            let (want, want_dh, want_dw) = unfused(&h, &w, &t, 0.75);
             assert!((loss - want).abs() < 1e-12, "{n}x{c}: {loss} vs {want}");
-            assert!(max_diff(&lse, &want_lse) < 1e-12);
-            let (dh, dw) = h.linear_cross_entropy_backward(&w, &t, &lse, 0.75);
+            let (dh, dw) = h.linear_cross_entropy_backward(&w, &t, &saved, 0.75);
             assert!(max_diff(&dh, &want_dh) < 1e-14, "{n}x{c} dh");
             assert!(max_diff(&dw, &want_dw) < 1e-14, "{n}x{c} dw");
         }
@@ -332,11 +357,10 @@ mod tests {
         // Scores around 1e3: exp would overflow without the running maximum.
         let h = Tensor::<f32>::from_f64s(&[30.0, 40.0], &[1, 2]);
         let w = Tensor::from_f64s(&[30.0, 0.0, 0.0, 25.0, 1.0, 1.0], &[3, 2]);
-        let (loss, lse) = h.linear_cross_entropy(&w, &[1]);
+        let (loss, saved) = h.linear_cross_entropy(&w, &[1]);
         // Scores 900, 1000, 70: loss = lse - 1000 = ln(1 + e^-100 + ...) ~ 0.
         assert!(loss.abs() < 1e-3, "{loss}");
-        assert!((lse.to_vec()[0] - 1000.0).abs() < 1e-3);
-        let (dh, dw) = h.linear_cross_entropy_backward(&w, &[1], &lse, 1.0);
+        let (dh, dw) = h.linear_cross_entropy_backward(&w, &[1], &saved, 1.0);
         assert!(dh
             .to_vec()
             .iter()
@@ -356,12 +380,10 @@ mod tests {
             Tensor::from_vec(h32.to_vec().iter().map(|&v| v as f64).collect(), &[n, d]),
             Tensor::from_vec(w32.to_vec().iter().map(|&v| v as f64).collect(), &[c, d]),
         );
-        let (loss, lse) = h32.linear_cross_entropy(&w32, &t);
-        let (want, want_lse, want_dh, want_dw) = unfused(&h, &w, &t, 1.0);
+        let (loss, saved) = h32.linear_cross_entropy(&w32, &t);
+        let (want, want_dh, want_dw) = unfused(&h, &w, &t, 1.0);
         assert!((loss - want).abs() < 1e-4 * want.abs(), "{loss} vs {want}");
-        let lse64 = Tensor::from_vec(lse.to_vec().iter().map(|&v| v as f64).collect(), &[n]);
-        assert!(max_diff(&lse64, &want_lse) < 1e-4);
-        let (dh, dw) = h32.linear_cross_entropy_backward(&w32, &t, &lse, 1.0);
+        let (dh, dw) = h32.linear_cross_entropy_backward(&w32, &t, &saved, 1.0);
         let widen = |x: &Tensor<f32>| {
             Tensor::from_vec(x.to_vec().iter().map(|&v| v as f64).collect(), x.shape())
         };
@@ -389,11 +411,11 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                let (loss, lse) = h.linear_cross_entropy(&w, &t);
-                let (dh, dw) = h.linear_cross_entropy_backward(&w, &t, &lse, 1.0);
+                let (loss, saved) = h.linear_cross_entropy(&w, &t);
+                let (dh, dw) = h.linear_cross_entropy_backward(&w, &t, &saved, 1.0);
                 let bits =
                     |x: &Tensor<f32>| x.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                (loss.to_bits(), bits(&lse), bits(&dh), bits(&dw))
+                (loss.to_bits(), bits(&saved), bits(&dh), bits(&dw))
             })
         };
         assert_eq!(run(1), run(3));

@@ -92,10 +92,10 @@ impl<E: Element> Backend<E> for CpuBackend {
         h: &Tensor<E>,
         w: &Tensor<E>,
         targets: &[usize],
-        lse: &Tensor<E>,
+        saved: &Tensor<E>,
         g: E,
     ) -> (Tensor<E>, Tensor<E>) {
-        linear_cross_entropy::linear_cross_entropy_backward(h, w, targets, lse, g)
+        linear_cross_entropy::linear_cross_entropy_backward(h, w, targets, saved, g)
     }
     fn layer_norm_backward(
         &self,
