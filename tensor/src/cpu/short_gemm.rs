@@ -179,24 +179,21 @@ unsafe fn tile<const R: usize>(
     unreachable!("applies() is false without AVX2")
 }
 
-/// [`tile`] for the tile's run-time height.
-unsafe fn tile_of(
-    t: &Tile,
-    b: *const f32,
-    ldb: usize,
-    bias: Option<*const f32>,
-    c: *mut f32,
-    ldc: usize,
-) {
-    let f = match t.mr {
+/// [`tile`]'s signature: `(tile, B, ldb, bias, C, ldc)`.
+type TileFn = unsafe fn(&Tile, *const f32, usize, Option<*const f32>, *mut f32, usize);
+/// [`tile_wide`]'s: `(tile, B, distance to B's second panel, ldb, bias, C, ldc)`.
+type WideTileFn = unsafe fn(&Tile, *const f32, usize, usize, Option<*const f32>, *mut f32, usize);
+
+/// [`tile`] at the run-time height `mr <= 6`.
+fn tile_of(mr: usize) -> TileFn {
+    match mr {
         6 => tile::<6>,
         5 => tile::<5>,
         4 => tile::<4>,
         3 => tile::<3>,
         2 => tile::<2>,
         _ => tile::<1>,
-    };
-    f(t, b, ldb, bias, c, ldc)
+    }
 }
 
 /// The `A` side of one row tile: `mr <= 6` rows, `A[r, i]` at `a[r rsa + i csa]`, `i < k`.
@@ -230,13 +227,13 @@ impl Tile {
         if crate::kernels::avx512_enabled() {
             while p + 2 <= panels {
                 let b = b.add(p * panel_stride);
-                tile_wide_of(self, b, panel_stride, ldb, bias_at(p), c.add(p * NR), ldc);
+                tile_wide_of(self.mr)(self, b, panel_stride, ldb, bias_at(p), c.add(p * NR), ldc);
                 p += 2;
             }
         }
         for p in p..panels {
             let b = b.add(p * panel_stride);
-            tile_of(self, b, ldb, bias_at(p), c.add(p * NR), ldc);
+            tile_of(self.mr)(self, b, ldb, bias_at(p), c.add(p * NR), ldc);
         }
     }
 }
@@ -298,25 +295,16 @@ unsafe fn tile_wide<const R: usize>(
     unreachable!("avx512_enabled() is false without AVX-512")
 }
 
-/// [`tile_wide`] for the tile's run-time height.
-unsafe fn tile_wide_of(
-    t: &Tile,
-    b: *const f32,
-    next: usize,
-    ldb: usize,
-    bias: Option<*const f32>,
-    c: *mut f32,
-    ldc: usize,
-) {
-    let f = match t.mr {
+/// [`tile_wide`] at the run-time height `mr <= 6`.
+fn tile_wide_of(mr: usize) -> WideTileFn {
+    match mr {
         6 => tile_wide::<6>,
         5 => tile_wide::<5>,
         4 => tile_wide::<4>,
         3 => tile_wide::<3>,
         2 => tile_wide::<2>,
         _ => tile_wide::<1>,
-    };
-    f(t, b, next, ldb, bias, c, ldc)
+    }
 }
 
 /// Rows of `A^T B` taken at a time along `k` (the positions of a batch): a tile's slice of
@@ -424,7 +412,7 @@ mod tests {
                 tile.across(b.as_ptr(), n, NR, n, wide.as_mut_ptr(), n);
                 for p in 0..panels {
                     let bias = bias.map(|v| v.add(p * NR));
-                    tile_of(&tile, b.as_ptr().add(p * NR), n, bias, narrow.as_mut_ptr().add(p * NR), n);
+                    tile_of(mr)(&tile, b.as_ptr().add(p * NR), n, bias, narrow.as_mut_ptr().add(p * NR), n);
                 }
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
