@@ -11,12 +11,6 @@ use std::arch::x86_64::*;
 
 const LANES: usize = 8;
 
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn hsum(v: __m256) -> f32 {
-    F32x8(v).sum()
-}
-
 /// `y = gelu(x)`.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn gelu(x: &[f32], y: &mut [f32]) {
@@ -100,7 +94,7 @@ pub unsafe fn layer_norm_row(
     for i in (0..body).step_by(LANES) {
         acc = _mm256_add_ps(acc, _mm256_loadu_ps(x.as_ptr().add(i)));
     }
-    let mut s = hsum(acc);
+    let mut s = F32x8(acc).sum();
     s += x[body..].iter().sum::<f32>();
     let mean = s / n as f32;
     let mv = _mm256_set1_ps(mean);
@@ -109,7 +103,7 @@ pub unsafe fn layer_norm_row(
         let d = _mm256_sub_ps(_mm256_loadu_ps(x.as_ptr().add(i)), mv);
         acc = _mm256_fmadd_ps(d, d, acc);
     }
-    let mut ss = hsum(acc);
+    let mut ss = F32x8(acc).sum();
     ss += x[body..]
         .iter()
         .map(|&v| (v - mean) * (v - mean))

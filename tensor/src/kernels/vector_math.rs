@@ -16,6 +16,9 @@
 //!
 //! Every function is `unsafe` and `#[inline(always)]`: it must be inlined into a function
 //! compiled with the features `V` needs.
+//! The slice loops are written out per kernel rather than through one `map` taking a
+//! closure: a closure is a function of its own, compiled without the wrapper's features
+//! unless it is inlined, and then every intrinsic in it would be a call.
 
 #![allow(clippy::excessive_precision, clippy::missing_safety_doc)]
 
