@@ -143,16 +143,28 @@ if want groups && [ ${#models[@]} -gt 0 ]; then
     echo
     "$cli" figure groups --dataset beauty "${models[@]}" --out docs/figures/groups-beauty.png
 fi
-if want curves; then
-    runs=()
-    for pair in "${pairs[@]}"; do
+# curves OUT NAME=RUN...: one validation-curve figure over the finished runs among RUN...
+curves() {
+    local out=$1 pair runs=()
+    shift
+    for pair in "$@"; do
         if [ -f "$results/${pair#*=}/metrics.jsonl" ]; then
             runs+=(--run "${pair%%=*}=$results/${pair#*=}")
         fi
     done
     if [ ${#runs[@]} -gt 0 ]; then
-        "$cli" figure curves "${runs[@]}" --out docs/figures/curves-beauty.png
+        "$cli" figure curves "${runs[@]}" --out "$out"
     fi
+}
+if want curves; then
+    curves docs/figures/curves-beauty.png "${pairs[@]}"
+    sports=()
+    for seed in 2023 2024 2025; do sports+=("MCLRec seed $seed=sports-mclrec-s$seed"); done
+    curves docs/figures/curves-sports.png "${sports[@]}" "CL4SRec=sports-cl4srec" "SASRec=sports-sasrec"
+    # Table 4 and Figure 3: the ablations and the joint schedule against the full model.
+    curves docs/figures/curves-table4-beauty.png "(A) MCLRec seed 2023=beauty-mclrec-s2023" \
+        "(C) without L_cl2=beauty-no-cl2" "(D) without R=beauty-no-reg" \
+        "(E) shared augmenters=beauty-shared-aug" "MCLRec-J (joint)=beauty-joint"
 fi
 failed=$(cd "$out" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//' | tr '\n' ' ' || true)
 if [ -n "$failed" ]; then
