@@ -93,6 +93,9 @@ if want table4; then
     launch beauty-no-reg --dataset beauty --no-reg
     launch beauty-shared-aug --dataset beauty --shared-augmenter
     launch beauty-joint --dataset beauty --schedule joint
+    # The paper's Algorithm 1 (one encoder step per batch, as joint training has): meta
+    # against joint at an equal number of encoder updates.
+    launch beauty-two-stage --dataset beauty --schedule two-stage
 fi
 if want batch; then
     for bs in 64 128; do
@@ -164,7 +167,8 @@ if want curves; then
     # Table 4 and Figure 3: the ablations and the joint schedule against the full model.
     curves docs/figures/curves-table4-beauty.png "(A) MCLRec seed 2023=beauty-mclrec-s2023" \
         "(C) without L_cl2=beauty-no-cl2" "(D) without R=beauty-no-reg" \
-        "(E) shared augmenters=beauty-shared-aug" "MCLRec-J (joint)=beauty-joint"
+        "(E) shared augmenters=beauty-shared-aug" "MCLRec-J (joint)=beauty-joint" \
+        "MCLRec two-stage=beauty-two-stage"
 fi
 failed=$(cd "$out" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//' | tr '\n' ' ' || true)
 if [ -n "$failed" ]; then
