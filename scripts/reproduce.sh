@@ -128,9 +128,14 @@ PY
 official=${MCLREC_SHARED:-$root/../shared}/reference/beauty-official/model.safetensors
 models=()
 [ -f "$official" ] && models+=(--model "MCLRec (official checkpoint)=$official")
-pairs=()
-for seed in 2023 2024 2025; do pairs+=("MCLRec seed $seed=beauty-mclrec-s$seed"); done
-pairs+=("CL4SRec=beauty-cl4srec" "SASRec=beauty-sasrec")
+# table3_runs DS: Table 3's runs on DS as NAME=RUN lines (NAME: the figures' legend).
+table3_runs() {
+    local seed
+    for seed in 2023 2024 2025; do echo "MCLRec seed $seed=$1-mclrec-s$seed"; done
+    echo "CL4SRec=$1-cl4srec"
+    echo "SASRec=$1-sasrec"
+}
+mapfile -t pairs < <(table3_runs beauty)
 for pair in "${pairs[@]}"; do
     name=${pair%%=*} run=${pair#*=}
     if [ -f "$results/$run/results.json" ]; then
@@ -161,9 +166,8 @@ curves() {
 }
 if want curves; then
     curves docs/figures/curves-beauty.png "${pairs[@]}"
-    sports=()
-    for seed in 2023 2024 2025; do sports+=("MCLRec seed $seed=sports-mclrec-s$seed"); done
-    curves docs/figures/curves-sports.png "${sports[@]}" "CL4SRec=sports-cl4srec" "SASRec=sports-sasrec"
+    mapfile -t sports < <(table3_runs sports)
+    curves docs/figures/curves-sports.png "${sports[@]}"
     # Table 4 and Figure 3: the ablations and the joint schedule against the full model.
     curves docs/figures/curves-table4-beauty.png "(A) MCLRec seed 2023=beauty-mclrec-s2023" \
         "(C) without L_cl2=beauty-no-cl2" "(D) without R=beauty-no-reg" \
