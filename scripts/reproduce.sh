@@ -151,19 +151,34 @@ if want groups && [ ${#models[@]} -gt 0 ]; then
     echo
     "$cli" figure groups --dataset beauty "${models[@]}" --out docs/figures/groups-beauty.png
 fi
-# curves OUT NAME=RUN...: one validation-curve figure over the finished runs among RUN...
-curves() {
-    local out=$1 pair runs=()
-    shift
+# runs_figure KIND OUT NAME=RUN...: one `figure KIND` (curves | batch) over the finished
+# runs among RUN...
+runs_figure() {
+    local kind=$1 out=$2 pair runs=()
+    shift 2
     for pair in "$@"; do
-        if [ -f "$results/${pair#*=}/metrics.jsonl" ]; then
+        if [ -f "$results/${pair#*=}/results.json" ]; then
             runs+=(--run "${pair%%=*}=$results/${pair#*=}")
         fi
     done
     if [ ${#runs[@]} -gt 0 ]; then
-        "$cli" figure curves "${runs[@]}" --out "$out"
+        "$cli" figure "$kind" "${runs[@]}" --out "$out"
     fi
 }
+curves() { runs_figure curves "$@"; }
+if want batch; then
+    # Figure 4: batch sizes 64 and 128 (seed 2023) beside Table 3's batch-256 runs (MCLRec:
+    # the mean of its three seeds).
+    echo
+    batch_runs=()
+    for model in SASRec CL4SRec MCLRec; do
+        lower=${model,,}
+        batch_runs+=("$model=beauty-$lower-b64" "$model=beauty-$lower-b128")
+    done
+    batch_runs+=(SASRec=beauty-sasrec CL4SRec=beauty-cl4srec)
+    for seed in 2023 2024 2025; do batch_runs+=("MCLRec=beauty-mclrec-s$seed"); done
+    runs_figure batch docs/figures/batch-beauty.png "${batch_runs[@]}"
+fi
 if want curves; then
     curves docs/figures/curves-beauty.png "${pairs[@]}"
     mapfile -t sports < <(table3_runs sports)

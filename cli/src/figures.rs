@@ -4,7 +4,9 @@
 //! - `figure noise`: test HR@20 and NDCG@20 of several models as a proportion R of random
 //!   items is inserted into every test input (the paper's Figure 7);
 //! - `figure groups`: the same metrics per user group of sequence length (Figure 8);
-//! - `figure curves`: validation HR@20 and NDCG@20 per epoch of several runs.
+//! - `figure curves`: validation HR@20 and NDCG@20 per epoch of several runs;
+//! - `figure batch`: test HR@20 and NDCG@20 of finished runs against their batch size
+//!   (Figure 4), the runs of one name averaged at each batch size.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,9 @@ pub enum FigureCommand {
     Groups(ModelsArgs),
     /// Validation metrics per epoch of several runs.
     Curves(CurvesArgs),
+    /// Test metrics of finished runs against their batch size (runs sharing a name and a
+    /// batch size are averaged).
+    Batch(CurvesArgs),
 }
 
 #[derive(Args, Debug)]
@@ -281,6 +286,93 @@ fn curves(args: &CurvesArgs) -> Result<(), String> {
     .map_err(|e| format!("{}: {e}", args.out.display()))
 }
 
+/// A finished run's batch size (from its `config.toml`) and test HR@20 / NDCG@20 (from
+/// its `results.json`).
+fn batch_point(dir: &Path) -> Result<(u64, f64, f64), String> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p)
+            .map_err(|e| format!("{}: cannot read ({e})", p.display()))
+            .map(|t| (p, t))
+    };
+    let (p, text) = read("config.toml")?;
+    let config: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+    let batch = config
+        .get("batch_size")
+        .and_then(|v| v.as_integer())
+        .and_then(|b| u64::try_from(b).ok())
+        .ok_or_else(|| format!("{}: no batch_size", p.display()))?;
+    let (p, text) = read("results.json")?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+    let metric = |k: &str| {
+        v["test"][k]
+            .as_f64()
+            .ok_or_else(|| format!("{}: no test {k}", p.display()))
+    };
+    Ok((batch, metric("hr@20")?, metric("ndcg@20")?))
+}
+
+/// Batch size -> the test (HR@20, NDCG@20) of each run at that size.
+type RunsBySize = std::collections::BTreeMap<u64, Vec<(f64, f64)>>;
+
+/// Test metrics against batch size, one line per run name.
+fn batch(args: &CurvesArgs) -> Result<(), String> {
+    // name -> batch size -> the (HR@20, NDCG@20) of each of its runs, names in the order given.
+    let mut by_name: Vec<(String, RunsBySize)> = vec![];
+    for spec in &args.runs {
+        let (name, dir) = named(spec)?;
+        let (b, hr, ndcg) = batch_point(&dir)?;
+        let i = match by_name.iter().position(|(n, _)| *n == name) {
+            Some(i) => i,
+            None => {
+                by_name.push((name, Default::default()));
+                by_name.len() - 1
+            }
+        };
+        by_name[i].1.entry(b).or_default().push((hr, ndcg));
+    }
+    let sizes: std::collections::BTreeSet<u64> = by_name
+        .iter()
+        .flat_map(|(_, m)| m.keys().copied())
+        .collect();
+    let header: Vec<String> = sizes.iter().map(|b| format!("B = {b}")).collect();
+    println!("| model (HR@20 / NDCG@20) | {} |", header.join(" | "));
+    println!("|---|{}", "---|".repeat(sizes.len()));
+    let (mut hr, mut ndcg) = (Vec::new(), Vec::new());
+    for (name, runs) in &by_name {
+        let mean = |v: &[(f64, f64)]| {
+            let n = v.len() as f64;
+            let (a, b) = v.iter().fold((0.0, 0.0), |s, p| (s.0 + p.0, s.1 + p.1));
+            (a / n, b / n)
+        };
+        let cells: Vec<String> = sizes
+            .iter()
+            .map(|b| match runs.get(b) {
+                Some(v) if v.len() > 1 => {
+                    let (a, c) = mean(v);
+                    format!("{a:.4} / {c:.4} (mean of {})", v.len())
+                }
+                Some(v) => format!("{:.4} / {:.4}", v[0].0, v[0].1),
+                None => String::new(),
+            })
+            .collect();
+        println!("| {name} | {} |", cells.join(" | "));
+        let points: Vec<(f64, (f64, f64))> =
+            runs.iter().map(|(&b, v)| (b as f64, mean(v))).collect();
+        hr.push((name.clone(), points.iter().map(|p| (p.0, p.1 .0)).collect()));
+        ndcg.push((name.clone(), points.iter().map(|p| (p.0, p.1 .1)).collect()));
+    }
+    two_panels(
+        &args.out,
+        "test metrics by batch size",
+        "batch size",
+        (hr.as_slice(), ndcg.as_slice()),
+        SeriesLabelPosition::UpperLeft,
+    )
+    .map_err(|e| format!("{}: {e}", args.out.display()))
+}
+
 pub fn run(cmd: &FigureCommand) -> Result<(), String> {
     let out = match cmd {
         FigureCommand::Noise(a) => {
@@ -293,6 +385,10 @@ pub fn run(cmd: &FigureCommand) -> Result<(), String> {
         }
         FigureCommand::Curves(a) => {
             curves(a)?;
+            &a.out
+        }
+        FigureCommand::Batch(a) => {
+            batch(a)?;
             &a.out
         }
     };

@@ -303,6 +303,52 @@ fn run_then_eval_recommend_and_stats_on_its_checkpoint() {
         curves_png.to_str().unwrap(),
     ]);
     assert!(is_png(&curves_png), "curves.png");
+    // figure batch: runs of one name and batch size are averaged, other sizes get a column.
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let size = config
+        .lines()
+        .find_map(|l| l.strip_prefix("batch_size = "))
+        .unwrap()
+        .to_string();
+    let fake = |name: &str, batch: &str, hr: f64, ndcg: f64| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let c = config.replace(
+            &format!("batch_size = {size}"),
+            &format!("batch_size = {batch}"),
+        );
+        std::fs::write(d.join("config.toml"), c).unwrap();
+        let r = serde_json::json!({"best_epoch": 1, "test": {"hr@20": hr, "ndcg@20": ndcg}});
+        std::fs::write(d.join("results.json"), r.to_string()).unwrap();
+        format!("tiny={}", d.display())
+    };
+    let batch_png = png("batch.png");
+    let table = figure(&[
+        "batch",
+        "--run",
+        &format!("tiny={}", run.display()),
+        "--run",
+        &fake("same-size", &size, 0.5, 0.25),
+        "--run",
+        &fake("other-size", "1000", 0.3, 0.1),
+        "--out",
+        batch_png.to_str().unwrap(),
+    ]);
+    assert!(is_png(&batch_png), "batch.png");
+    let (hr, ndcg) = (
+        results["test"]["hr@20"].as_f64().unwrap(),
+        results["test"]["ndcg@20"].as_f64().unwrap(),
+    );
+    let row = format!(
+        "| tiny | {:.4} / {:.4} (mean of 2) | 0.3000 / 0.1000 |",
+        (hr + 0.5) / 2.0,
+        (ndcg + 0.25) / 2.0
+    );
+    assert!(
+        table.contains(&format!("B = {size} | B = 1000 |")),
+        "{table}"
+    );
+    assert!(table.contains(&row), "{row} not in\n{table}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -328,6 +374,17 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
     fails_with(
         &["figure", "groups", "--model", "no-name", "--out", "x.png"],
         "`no-name`: expected NAME=PATH",
+    );
+    fails_with(
+        &[
+            "figure",
+            "batch",
+            "--run",
+            "x=/no/such/run",
+            "--out",
+            "x.png",
+        ],
+        "/no/such/run/config.toml: cannot read",
     );
     fails_with(
         &[
