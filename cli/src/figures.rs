@@ -79,11 +79,19 @@ type Line = (String, Vec<(f64, f64)>);
 
 const COLORS: [RGBColor; 6] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
 
+/// How the x axis of [`two_panels`] spaces its values.
+#[derive(Clone, Copy, PartialEq)]
+enum XAxis {
+    Linear,
+    /// Powers of two evenly spaced (batch sizes 64, 128, 256), ticked with their values.
+    Log2,
+}
+
 /// Two panels side by side (HR@20 | NDCG@20), one line per entry of `hr` / `ndcg`.
 fn two_panels(
     out: &Path,
     title: &str,
-    x_desc: &str,
+    (x_desc, axis): (&str, XAxis),
     (hr, ndcg): (&[Line], &[Line]),
     position: SeriesLabelPosition,
 ) -> Result<(), Err> {
@@ -92,8 +100,12 @@ fn two_panels(
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 20))?;
     let areas = root.split_evenly((1, 2));
+    let x = |v: f64| if axis == XAxis::Log2 { v.log2() } else { v };
     for (area, (metric, lines)) in areas.iter().zip([("HR@20", hr), ("NDCG@20", ndcg)]) {
-        let xs: Vec<f64> = lines.iter().flat_map(|l| l.1.iter().map(|p| p.0)).collect();
+        let xs: Vec<f64> = lines
+            .iter()
+            .flat_map(|l| l.1.iter().map(|p| x(p.0)))
+            .collect();
         let ys: Vec<f64> = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).collect();
         let ((x0, x1), (y0, y1)) = (range(&xs), range(&ys));
         let mut chart = ChartBuilder::on(area)
@@ -102,13 +114,24 @@ fn two_panels(
             .x_label_area_size(32)
             .y_label_area_size(60)
             .build_cartesian_2d(x0..x1, y0..y1)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .label_style(("sans-serif", 12))
-            .draw()?;
+        let power_of_two = |v: &f64| {
+            // Only the whole powers get a label; the ticks between them stay blank.
+            let k = v.round();
+            if (v - k).abs() < 1e-9 {
+                format!("{}", 2f64.powi(k as i32))
+            } else {
+                String::new()
+            }
+        };
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(x_desc).label_style(("sans-serif", 12));
+        if axis == XAxis::Log2 {
+            mesh.x_label_formatter(&power_of_two);
+        }
+        mesh.draw()?;
         for (i, (name, pts)) in lines.iter().enumerate() {
             let c = COLORS[i % COLORS.len()];
+            let pts: Vec<(f64, f64)> = pts.iter().map(|&(a, b)| (x(a), b)).collect();
             chart
                 .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))?
                 .label(name.as_str())
@@ -167,7 +190,7 @@ fn noise(args: &NoiseArgs) -> Result<(), String> {
     two_panels(
         &m.out,
         &title,
-        "inserted proportion R",
+        ("inserted proportion R", XAxis::Linear),
         panels,
         SeriesLabelPosition::LowerLeft,
     )
@@ -279,7 +302,7 @@ fn curves(args: &CurvesArgs) -> Result<(), String> {
     two_panels(
         &args.out,
         "validation metrics per epoch",
-        "epoch",
+        ("epoch", XAxis::Linear),
         panels,
         legend,
     )
@@ -366,7 +389,7 @@ fn batch(args: &CurvesArgs) -> Result<(), String> {
     two_panels(
         &args.out,
         "test metrics by batch size",
-        "batch size",
+        ("batch size", XAxis::Log2),
         (hr.as_slice(), ndcg.as_slice()),
         SeriesLabelPosition::UpperLeft,
     )
