@@ -25,10 +25,10 @@ pub enum FigureCommand {
     /// Test metrics per user group of sequence length (= 5, 6-8, > 8).
     Groups(ModelsArgs),
     /// Validation metrics per epoch of several runs.
-    Curves(CurvesArgs),
+    Curves(RunsArgs),
     /// Test metrics of finished runs against their batch size (runs sharing a name and a
     /// batch size are averaged).
-    Batch(CurvesArgs),
+    Batch(RunsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -57,7 +57,7 @@ pub struct NoiseArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct CurvesArgs {
+pub struct RunsArgs {
     /// A run directory to draw, as `NAME=DIR` (repeat the option).
     #[arg(long = "run", value_name = "NAME=DIR", required = true)]
     runs: Vec<String>,
@@ -283,7 +283,7 @@ fn draw_groups(out: &Path, dataset: &str, rows: &[GroupRow]) -> Result<(), Err> 
 }
 
 /// Validation curves of several runs.
-fn curves(args: &CurvesArgs) -> Result<(), String> {
+fn curves(args: &RunsArgs) -> Result<(), String> {
     let (mut hr, mut ndcg) = (Vec::new(), Vec::new());
     for spec in &args.runs {
         let (name, dir) = named(spec)?;
@@ -318,6 +318,8 @@ fn batch_point(dir: &Path) -> Result<(u64, f64, f64), String> {
             .map_err(|e| format!("{}: cannot read ({e})", p.display()))
             .map(|t| (p, t))
     };
+    // Only the one key: the full settings check (`TrainArgs::resolve`) would refuse a run
+    // trained with `--device cuda` on a build without the `cuda` feature.
     let (p, text) = read("config.toml")?;
     let config: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
     let batch = config
@@ -340,7 +342,7 @@ fn batch_point(dir: &Path) -> Result<(u64, f64, f64), String> {
 type RunsBySize = std::collections::BTreeMap<u64, Vec<(f64, f64)>>;
 
 /// Test metrics against batch size, one line per run name.
-fn batch(args: &CurvesArgs) -> Result<(), String> {
+fn batch(args: &RunsArgs) -> Result<(), String> {
     // name -> batch size -> the (HR@20, NDCG@20) of each of its runs, names in the order given.
     let mut by_name: Vec<(String, RunsBySize)> = vec![];
     for spec in &args.runs {
@@ -362,13 +364,13 @@ fn batch(args: &CurvesArgs) -> Result<(), String> {
     let header: Vec<String> = sizes.iter().map(|b| format!("B = {b}")).collect();
     println!("| model (HR@20 / NDCG@20) | {} |", header.join(" | "));
     println!("|---|{}", "---|".repeat(sizes.len()));
+    let mean = |v: &[(f64, f64)]| {
+        let n = v.len() as f64;
+        let (a, b) = v.iter().fold((0.0, 0.0), |s, p| (s.0 + p.0, s.1 + p.1));
+        (a / n, b / n)
+    };
     let (mut hr, mut ndcg) = (Vec::new(), Vec::new());
     for (name, runs) in &by_name {
-        let mean = |v: &[(f64, f64)]| {
-            let n = v.len() as f64;
-            let (a, b) = v.iter().fold((0.0, 0.0), |s, p| (s.0 + p.0, s.1 + p.1));
-            (a / n, b / n)
-        };
         let cells: Vec<String> = sizes
             .iter()
             .map(|b| match runs.get(b) {
