@@ -10,7 +10,7 @@
 use mclrec::tensor::{Device, Tensor};
 use mclrec::trainer::run::{build_model, epoch_rng, Silent};
 use mclrec::trainer::train_step::{make_batch, BatchLosses, Learner};
-use mclrec::trainer::{run, train_samples, Dataset, TrainConfig};
+use mclrec::trainer::{run, train_samples, Dataset, RunMode, TrainConfig};
 
 /// The tolerance for a whole step.
 const REL: f64 = 1e-4;
@@ -150,7 +150,7 @@ fn a_short_run_reaches_the_cpus_validation_metrics() {
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        let r = run(&config, &data, &dir, false, &mut Silent).expect("run");
+        let r = run(&config, &data, &dir, RunMode::New, &mut Silent).expect("run");
         let _ = std::fs::remove_dir_all(&dir);
         r
     };

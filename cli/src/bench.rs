@@ -3,7 +3,6 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::datasets::load_dataset;
 use crate::train::{ModelArg, ScheduleArg};
 
 #[derive(Args, Debug)]
@@ -18,16 +17,16 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "three-step")]
     schedule: ScheduleArg,
     /// Timed batches.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
     batches: usize,
     /// Untimed warm-up batches.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     warmup: usize,
     /// `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Worker threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     threads: usize,
     /// Print one JSON object.
     #[arg(long)]
@@ -56,7 +55,6 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         return Err("--batches must be at least 1".into());
     }
     crate::train::set_threads(args.threads)?;
-    let data = load_dataset(&args.dataset)?;
     let train = crate::train::TrainArgs {
         dataset: Some(args.dataset.clone()),
         model: Some(args.model),
@@ -64,7 +62,8 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         device: Some(args.device.clone()),
         ..Default::default()
     };
-    let (config, _) = train.resolve(None)?;
+    let resolved = train.resolve(None)?;
+    let (config, data) = (resolved.config, resolved.source.data);
     let r = mclrec_trainer::bench::bench(&config, &data, args.warmup, args.batches)?;
     let threads = rayon::current_num_threads();
     let pool = mclrec_tensor::host_buffer_stats();

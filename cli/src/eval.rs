@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use mclrec_models::weights::load_encoder;
+use mclrec_models::weights::{inspect, load_encoder};
 use mclrec_trainer::evaluate::{evaluate, EvalOptions};
 use mclrec_trainer::noise::with_noise;
 use mclrec_trainer::{eval_cases, Dataset, EvalCase, Metrics, Split};
@@ -29,7 +29,8 @@ pub struct EvalArgs {
     #[arg(long, default_value = "beauty")]
     dataset: String,
     /// A TSV `raw_item<TAB>internal_id` (with a header) mapping the dataset's item tokens to
-    /// the rows of the weights' item table.
+    /// the rows of the weights' item table [default: the tokens stored in a checkpoint of
+    /// this project; for other weights, a token's id is its row].
     #[arg(long)]
     item_map: Option<PathBuf>,
     /// The split to evaluate.
@@ -40,10 +41,10 @@ pub struct EvalArgs {
     mask_history: bool,
     /// Insert `floor(len * R)` random items into every input sequence before ranking (the
     /// paper's robustness study, Figure 7).
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
     noise: Option<f64>,
     /// The seed of the inserted items.
-    #[arg(long, default_value_t = 2023)]
+    #[arg(long, default_value_t = 2023, allow_negative_numbers = true)]
     seed: u64,
     /// Also report the metrics of users grouped by sequence length (= 5, 6-8, > 8
     /// interactions; the paper's Figure 8), from the same evaluation.
@@ -58,10 +59,13 @@ pub struct EvalArgs {
 pub const LENGTH_GROUPS: [(&str, usize, usize); 3] =
     [("=5", 0, 5), ("6-8", 6, 8), (">8", 9, usize::MAX)];
 
-/// Weights in safetensors as an encoder for `data`.
+/// Weights in safetensors as an encoder for `data`. The dataset's item tokens are mapped
+/// to the rows of the weights' item table: through `item_map` when given, else through the
+/// tokens a checkpoint of this project stores (`item_tokens`), else id = row.
 pub fn load_weights(
     path: &Path,
-    data: &Dataset,
+    data: &mut Dataset,
+    item_map: Option<&Path>,
 ) -> Result<
     (
         mclrec_autograd::ParamStore<f32>,
@@ -72,6 +76,29 @@ pub fn load_weights(
     let bytes =
         std::fs::read(path).map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
     let label = path.display().to_string();
+    let (shapes, meta) = inspect(&bytes).map_err(|e| format!("{label}: {e}"))?;
+    // The rows a token may map to (an official table has one unused row more: allowed).
+    let rows = shapes
+        .iter()
+        .find(|(n, _)| n == "item_embedding.weight")
+        .and_then(|(_, s)| s.first().copied())
+        .unwrap_or(0);
+    if let Some(p) = item_map {
+        apply_item_map(
+            data,
+            &read_item_map(p)?,
+            &p.display().to_string(),
+            rows.saturating_sub(1),
+        )?;
+    } else if let Some(tokens) = meta.get("item_tokens") {
+        let tokens: Vec<String> = serde_json::from_str(tokens)
+            .map_err(|e| format!("{label}: bad item_tokens record ({e})"))?;
+        if tokens[..] != data.items[1..] {
+            let map = tokens.into_iter().zip(1..).collect();
+            let what = format!("{label} (the item tokens it was trained with)");
+            apply_item_map(data, &map, &what, rows.saturating_sub(1))?;
+        }
+    }
     load_encoder::<f32>(&bytes, &label, data.n_items(), 2).map_err(|e| e.to_string())
 }
 
@@ -136,22 +163,26 @@ fn read_item_map(path: &Path) -> Result<HashMap<String, usize>, String> {
     Ok(map)
 }
 
-/// Renumbers the dataset's items through an item map.
+/// Renumbers the dataset's items through an item map whose ids are rows `1..=max_id` of
+/// the weights' item table (`what` names the map in errors).
 fn apply_item_map(
     data: &mut Dataset,
     map: &HashMap<String, usize>,
-    path: &Path,
+    what: &str,
+    max_id: usize,
 ) -> Result<(), String> {
+    if let Some((tok, id)) = map.iter().find(|(_, &id)| id > max_id) {
+        return Err(format!(
+            "{what}: item `{tok}` maps to row {id}, but the weights' item table has rows 1 to {max_id}"
+        ));
+    }
     let old = data.items.clone();
     for seq in &mut data.sequences {
         for it in seq.iter_mut() {
             let tok = &old[*it];
-            *it = *map.get(tok).ok_or_else(|| {
-                format!(
-                    "{}: item `{tok}` of the dataset is not in the map",
-                    path.display()
-                )
-            })?;
+            *it = *map
+                .get(tok)
+                .ok_or_else(|| format!("{what}: item `{tok}` of the dataset is not in the map"))?;
         }
     }
     let n = map.values().copied().max().unwrap_or(0);
@@ -164,10 +195,10 @@ fn apply_item_map(
 
 pub fn run(args: &EvalArgs) -> Result<(), String> {
     let mut data = crate::datasets::load_dataset(&args.dataset)?;
-    if let Some(p) = &args.item_map {
-        apply_item_map(&mut data, &read_item_map(p)?, p)?;
+    if let Some(w) = data.learning_signal_warning() {
+        eprintln!("warning: {w}");
     }
-    let (store, encoder) = load_weights(&args.weights, &data)?;
+    let (store, encoder) = load_weights(&args.weights, &mut data, args.item_map.as_deref())?;
     let split = match args.split {
         SplitArg::Test => Split::Test,
         SplitArg::Valid => Split::Valid,

@@ -49,10 +49,15 @@ pub struct NoiseArgs {
     #[command(flatten)]
     models: ModelsArgs,
     /// The noise proportions R (0 = the clean test set).
-    #[arg(long, value_delimiter = ',', default_value = "0,0.05,0.1,0.15,0.2,0.3")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0,0.05,0.1,0.15,0.2,0.3",
+        allow_negative_numbers = true
+    )]
     ratios: Vec<f64>,
     /// The seed of the inserted items (the same for every model).
-    #[arg(long, default_value_t = 2023)]
+    #[arg(long, default_value_t = 2023, allow_negative_numbers = true)]
     seed: u64,
 }
 
@@ -147,7 +152,7 @@ fn two_panels(
 /// Test metrics of each model at each noise proportion.
 fn noise(args: &NoiseArgs) -> Result<(), String> {
     let m = &args.models;
-    let data = crate::datasets::load_dataset(&m.dataset)?;
+    let mut data = crate::datasets::load_dataset(&m.dataset)?;
     let (mut hr, mut ndcg) = (Vec::new(), Vec::new());
     println!(
         "| model | {} |",
@@ -160,7 +165,7 @@ fn noise(args: &NoiseArgs) -> Result<(), String> {
     println!("|---|{}", "---|".repeat(args.ratios.len()));
     for spec in &m.models {
         let (name, path) = named(spec)?;
-        let (store, encoder) = load_weights(&path, &data)?;
+        let (store, encoder) = load_weights(&path, &mut data, None)?;
         let max_len = encoder.config.max_len;
         let mut cells = Vec::new();
         let (mut h, mut n) = (Vec::new(), Vec::new());
@@ -199,13 +204,13 @@ fn noise(args: &NoiseArgs) -> Result<(), String> {
 
 /// Test metrics of each model per length group, as grouped bars.
 fn groups(args: &ModelsArgs) -> Result<(), String> {
-    let data = crate::datasets::load_dataset(&args.dataset)?;
+    let mut data = crate::datasets::load_dataset(&args.dataset)?;
     let mut rows = Vec::new();
     println!("| model | group | users | HR@20 | NDCG@20 |");
     println!("|---|---|---|---|---|");
     for spec in &args.models {
         let (name, path) = named(spec)?;
-        let (store, encoder) = load_weights(&path, &data)?;
+        let (store, encoder) = load_weights(&path, &mut data, None)?;
         let cases = eval_cases(&data, Split::Test, encoder.config.max_len);
         let res = evaluate(&encoder, &store, &cases, &EvalOptions::default());
         let g = by_length(&cases, &res.ranks, &data);

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use mclrec_models::weights::load_encoder;
 use mclrec_trainer::evaluate::recommend;
 
 use crate::datasets::load_dataset;
@@ -23,7 +22,7 @@ pub struct RecommendArgs {
     #[arg(long)]
     history: Option<String>,
     /// How many items.
-    #[arg(short, long, default_value_t = 10)]
+    #[arg(short, long, default_value_t = 10, allow_negative_numbers = true)]
     k: usize,
     /// Allow items already in the history.
     #[arg(long)]
@@ -37,12 +36,16 @@ pub fn run(args: &RecommendArgs) -> Result<(), String> {
     if args.k == 0 {
         return Err("-k must be at least 1".into());
     }
-    let data = load_dataset(&args.dataset)?;
-    let bytes = std::fs::read(&args.checkpoint)
-        .map_err(|e| format!("{}: cannot read ({e})", args.checkpoint.display()))?;
-    let label = args.checkpoint.display().to_string();
-    let (store, encoder) =
-        load_encoder::<f32>(&bytes, &label, data.n_items(), 2).map_err(|e| e.to_string())?;
+    let mut data = load_dataset(&args.dataset)?;
+    let (store, encoder) = crate::eval::load_weights(&args.checkpoint, &mut data, None)?;
+    if args.k > data.n_items() {
+        return Err(format!(
+            "-k {} is more than the {} items of {}",
+            args.k,
+            data.n_items(),
+            data.name
+        ));
+    }
     let history: Vec<usize> = match (&args.user, &args.history) {
         (Some(u), _) => {
             let i = data

@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use mclrec_trainer::{ModelKind, RunError, Schedule, TrainConfig};
+use mclrec_trainer::run::{changed_settings, RESUMABLE_CHANGES};
+use mclrec_trainer::{ModelKind, Preset, RunError, RunMode, Schedule, TrainConfig};
 use serde::Deserialize;
 
-use crate::datasets::load_dataset;
+use crate::datasets::{load_source, Source};
 use crate::progress::Progress;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -46,11 +47,30 @@ impl From<ScheduleArg> for Schedule {
     }
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PresetArg {
+    Beauty,
+    Sports,
+    Yelp,
+}
+
+impl From<PresetArg> for Preset {
+    fn from(p: PresetArg) -> Self {
+        match p {
+            PresetArg::Beauty => Preset::Beauty,
+            PresetArg::Sports => Preset::Sports,
+            PresetArg::Yelp => Preset::Yelp,
+        }
+    }
+}
+
 /// The settings a TOML file may hold: every key optional, unknown keys rejected.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     dataset: Option<String>,
+    dataset_sha256: Option<String>,
+    preset: Option<Preset>,
     model: Option<ModelKind>,
     schedule: Option<Schedule>,
     epochs: Option<usize>,
@@ -74,7 +94,7 @@ struct FileConfig {
 }
 
 /// Training options; every one is also a key of the `--config` file.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Clone, Debug, Default)]
 pub struct TrainArgs {
     /// A TOML file of settings (flags override it; see docs/config.md).
     #[arg(long)]
@@ -82,6 +102,10 @@ pub struct TrainArgs {
     /// `beauty`, `sports` (built in), or a path to a "user item ..." or RecBole `.inter` file [default: beauty].
     #[arg(long)]
     pub dataset: Option<String>,
+    /// The paper's settings of this dataset (lambda, beta) [default: the built-in dataset's,
+    /// also for a copy of its file given by path; Beauty's for any other file].
+    #[arg(long, value_enum)]
+    pub preset: Option<PresetArg>,
     /// The model [default: mclrec].
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
@@ -89,10 +113,10 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub schedule: Option<ScheduleArg>,
     /// Maximum epochs [default: 100].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<usize>,
     /// Batch size [default: 256].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
     /// Adam learning rate of the encoder [default: 0.001].
     #[arg(long, allow_negative_numbers = true)]
@@ -110,13 +134,13 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f64>,
     /// Longest input sequence [default: 50].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub max_len: Option<usize>,
     /// Seed of every random draw [default: 2023].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Worker threads, 0 = one per core [default: 0].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// `cpu`, `cuda` or `cuda:N` [default: cpu].
     #[arg(long)]
@@ -125,7 +149,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub early_stop_metric: Option<String>,
     /// Epochs without improvement before stopping [default: 10].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub patience: Option<usize>,
     /// Ablation: no L_cl2.
     #[arg(long)]
@@ -137,7 +161,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub shared_augmenter: bool,
     /// Users per evaluation chunk [default: 128].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub eval_chunk: Option<usize>,
     /// A first look: 3 epochs unless --epochs is given.
     #[arg(long)]
@@ -148,12 +172,17 @@ pub struct TrainArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub train: TrainArgs,
-    /// The run directory (config.toml, metrics.jsonl, checkpoints, plots, results.json) [default: runs/<model>-<dataset>].
-    #[arg(long)]
+    /// The run directory (config.toml, metrics.jsonl, checkpoints, plots, results.json); one
+    /// that holds a run is refused [default: runs/<model>-<dataset>, or the first of -2, -3,
+    /// ... that is free].
+    #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint (its settings are used;
-    /// only --epochs may be changed).
-    #[arg(long)]
+    /// Replace the run in --out (its files are removed first).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
+    /// Continue the run in this directory from its last checkpoint, with its own settings
+    /// (only --epochs, --patience and --threads may be given).
+    #[arg(long, conflicts_with = "config")]
     pub resume: Option<PathBuf>,
     /// Print results.json on stdout instead of the tables.
     #[arg(long)]
@@ -163,21 +192,45 @@ pub struct RunArgs {
 fn read_file_config(path: &Path) -> Result<FileConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
-    toml::from_str(&text).map_err(|e| {
+    parse_file_config(&text, &path.display().to_string())
+}
+
+/// Parses a `--config` file's text (`label` names it in the one-line error).
+fn parse_file_config(text: &str, label: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| {
         // toml's message spans several lines (with a caret); keep it to one.
-        let msg = e.message().to_string();
-        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+        let msg = e.message().trim().replace('\n', " ");
+        let line = e
+            .span()
+            .and_then(|s| text.get(..s.start))
+            .map(|before| before.matches('\n').count() + 1);
         match line {
-            Some(l) => format!("{}:{l}: {msg}", path.display()),
-            None => format!("{}: {msg}", path.display()),
+            Some(l) => format!("{label}:{l}: {msg}"),
+            None => format!("{label}: {msg}"),
         }
     })
 }
 
+/// A resolved `run`: the configuration, where it goes, its data, and how the paper's
+/// per-dataset settings were chosen.
+pub struct Resolved {
+    /// The configuration.
+    pub config: TrainConfig,
+    /// The run directory.
+    pub out: PathBuf,
+    /// The dataset.
+    pub source: Source,
+    /// Which preset applies and why (printed at the start of a run).
+    pub preset: String,
+}
+
+/// Worker threads above this many per core only slow a run down (spin and wake-ups).
+const MAX_THREADS_PER_CORE: usize = 4;
+
 impl TrainArgs {
-    /// Resolves defaults, the config file and the flags into one configuration, and where
-    /// the run goes.
-    pub fn resolve(&self, out: Option<&Path>) -> Result<(TrainConfig, PathBuf), String> {
+    /// Resolves defaults, the config file and the flags into one configuration, reads the
+    /// dataset, and says where the run goes.
+    pub fn resolve(&self, out: Option<&Path>) -> Result<Resolved, String> {
         let file = match &self.config {
             Some(p) => read_file_config(p)?,
             None => FileConfig::default(),
@@ -187,12 +240,38 @@ impl TrainArgs {
             .clone()
             .or(file.dataset)
             .unwrap_or_else(|| "beauty".into());
+        let source = load_source(&dataset)?;
+        if let Some(pinned) = file.dataset_sha256.filter(|h| *h != source.sha256) {
+            return Err(format!(
+                "{dataset} has changed: its SHA-256 is {} but {} expects {pinned}",
+                source.sha256,
+                self.config
+                    .as_deref()
+                    .unwrap_or(Path::new("the config"))
+                    .display()
+            ));
+        }
+        let (preset, preset_note) = match self.preset.map(Preset::from).or(file.preset) {
+            Some(p) => (p, format!("preset {} (as given)", p.name())),
+            None => match source.built_in {
+                Some(p) if source.name == p.name() => (p, format!("preset {}", p.name())),
+                Some(p) => (
+                    p,
+                    format!("preset {} (the file is the built-in {} data)", p.name(), p.name()),
+                ),
+                None => (
+                    Preset::Beauty,
+                    "preset beauty (the default for a dataset given by path; --preset sports|yelp for another)"
+                        .to_string(),
+                ),
+            },
+        };
         let model: ModelKind = self
             .model
             .map(Into::into)
             .or(file.model)
             .unwrap_or(ModelKind::Mclrec);
-        let base = TrainConfig::paper(&dataset);
+        let base = TrainConfig::for_preset(&source.name, preset);
         let lambda = self.lambda.or(file.lambda);
         let beta = self.beta.or(file.beta);
         let (lambda, beta) = match model {
@@ -246,7 +325,8 @@ impl TrainArgs {
                 .eval_chunk
                 .or(file.eval_chunk)
                 .unwrap_or(base.eval_chunk),
-            dataset,
+            dataset: source.name.clone(),
+            dataset_sha256: source.sha256.clone(),
         };
         config.validate()?;
         // Checked here so that a bad device fails before anything is written.
@@ -257,17 +337,92 @@ impl TrainArgs {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            PathBuf::from(format!(
+            mclrec_trainer::run_dir::fresh(&PathBuf::from(format!(
                 "runs/{}-{stem}",
                 format!("{:?}", config.model).to_lowercase()
-            ))
+            )))
         };
         let out = out
             .map(Path::to_path_buf)
             .or(file.out.map(PathBuf::from))
             .unwrap_or_else(default_out);
-        Ok((config, out))
+        Ok(Resolved {
+            config,
+            out,
+            source,
+            preset: preset_note,
+        })
     }
+}
+
+/// The settings that decide what a run computes, on one line.
+fn settings_line(c: &TrainConfig, preset: &str) -> String {
+    let mut line = format!(
+        "settings: {preset}; lambda {} beta {} lr {} batch {} dropout {} max-len {} epochs {} patience {} seed {} stop on {}",
+        c.lambda, c.beta, c.lr, c.batch_size, c.dropout, c.max_len, c.epochs, c.patience, c.seed, c.early_stop_metric
+    );
+    if c.model == ModelKind::Mclrec {
+        line += &format!(" schedule {:?} lr-augmenter {}", c.schedule, c.lr_augmenter);
+    }
+    for (on, name) in [
+        (c.no_cl2, "no-cl2"),
+        (c.no_reg, "no-reg"),
+        (c.shared_augmenter, "shared-augmenter"),
+    ] {
+        if on {
+            line += &format!(" {name}");
+        }
+    }
+    line
+}
+
+/// The flag of a configuration key (`batch_size` -> `--batch-size`).
+fn flag(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
+/// `--resume DIR`: the run's own settings with the flags given over them; a flag that
+/// changes what the run computes is refused.
+fn resolve_resume(dir: &Path, flags: &TrainArgs) -> Result<Resolved, String> {
+    let stored_path = dir.join("config.toml");
+    if !stored_path.is_file() {
+        return Err(format!(
+            "{}: not a run directory (no config.toml)",
+            dir.display()
+        ));
+    }
+    let text = std::fs::read_to_string(&stored_path)
+        .map_err(|e| format!("{}: cannot read ({e})", stored_path.display()))?;
+    let stored: TrainConfig =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", stored_path.display(), e.message()))?;
+    let again = TrainArgs {
+        config: Some(stored_path.clone()),
+        ..flags.clone()
+    };
+    let mut r = again.resolve(Some(dir))?;
+    // A run stored before paths were made absolute, or before the hash was kept, resumes
+    // as it was written.
+    if std::fs::canonicalize(&stored.dataset).is_ok_and(|p| p.to_string_lossy() == r.config.dataset)
+    {
+        r.config.dataset = stored.dataset.clone();
+    }
+    if stored.dataset_sha256.is_empty() {
+        r.config.dataset_sha256.clear();
+    }
+    let changed: Vec<String> = changed_settings(&stored, &r.config)
+        .iter()
+        .map(|k| flag(k))
+        .collect();
+    if !changed.is_empty() {
+        let allowed: Vec<String> = RESUMABLE_CHANGES.iter().map(|k| flag(k)).collect();
+        return Err(format!(
+            "{}: differ from the run's settings in {}; a resumed run keeps its settings (only {} may be given)",
+            changed.join(", "),
+            stored_path.display(),
+            allowed.join(", ")
+        ));
+    }
+    Ok(r)
 }
 
 /// Builds the process's worker pool once (`threads` = 0: one per core), with the calling
@@ -278,6 +433,13 @@ impl TrainArgs {
 /// a training batch; from a worker, the op's first half runs at once on the caller and the
 /// other worker steals the rest.
 pub fn set_threads(threads: usize) -> Result<(), String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads > MAX_THREADS_PER_CORE * cores {
+        return Err(format!(
+            "threads {threads} is more than {MAX_THREADS_PER_CORE} per core ({cores} cores here): \
+             oversubscribed workers make an epoch many times slower (0 = one per core)"
+        ));
+    }
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .use_current_thread()
@@ -292,31 +454,36 @@ pub const INTERRUPTED: u8 = 130;
 
 pub fn run(args: &RunArgs) -> Result<(), (String, u8)> {
     let fail = |m: String| (m, 2u8);
-    let (config, out, resume) = match &args.resume {
-        Some(dir) => {
-            // The run's own settings; --epochs may extend it.
-            let stored = dir.join("config.toml");
-            if !stored.is_file() {
+    let (r, mode) = match &args.resume {
+        Some(dir) => (
+            resolve_resume(dir, &args.train).map_err(fail)?,
+            RunMode::Resume,
+        ),
+        None => {
+            let r = args.train.resolve(args.out.as_deref()).map_err(fail)?;
+            if mclrec_trainer::run_dir::holds_run(&r.out) && !args.overwrite {
                 return Err(fail(format!(
-                    "{}: not a run directory (no config.toml)",
-                    dir.display()
+                    "{d} already holds a run: continue it with `mclrec-cli run --resume {d}`, choose another --out, \
+                     or replace it with --overwrite",
+                    d = r.out.display()
                 )));
             }
-            let again = TrainArgs {
-                config: Some(stored),
-                epochs: args.train.epochs,
-                ..Default::default()
+            let mode = if args.overwrite {
+                RunMode::Overwrite
+            } else {
+                RunMode::New
             };
-            let (c, _) = again.resolve(Some(dir)).map_err(fail)?;
-            (c, dir.clone(), true)
-        }
-        None => {
-            let (c, o) = args.train.resolve(args.out.as_deref()).map_err(fail)?;
-            (c, o, false)
+            (r, mode)
         }
     };
+    let Resolved {
+        config,
+        out,
+        source,
+        preset,
+    } = r;
+    let data = source.data;
     set_threads(config.threads).map_err(fail)?;
-    let data = load_dataset(&config.dataset).map_err(fail)?;
     crate::interrupt::install();
     eprintln!(
         "training {} on {} ({} users, {} items, {} threads) -> {}",
@@ -327,8 +494,18 @@ pub fn run(args: &RunArgs) -> Result<(), (String, u8)> {
         rayon::current_num_threads(),
         out.display()
     );
+    eprintln!("{}", settings_line(&config, &preset));
+    if let Some(w) = data.learning_signal_warning() {
+        eprintln!("warning: {w}");
+    }
+    if mode == RunMode::Resume && !out.join("last.safetensors").exists() {
+        eprintln!(
+            "{}: no checkpoint yet (stopped before its first epoch ended): starting from epoch 1",
+            out.display()
+        );
+    }
     let mut progress = Progress::new(&config);
-    let result = mclrec_trainer::run(&config, &data, &out, resume, &mut progress);
+    let result = mclrec_trainer::run(&config, &data, &out, mode, &mut progress);
     progress.finish();
     let result = match result {
         Ok(r) => r,
@@ -354,4 +531,42 @@ pub fn run(args: &RunArgs) -> Result<(), (String, u8)> {
         print!("{}", result.test.table("test"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VALID: &str = "dataset = \"beauty\"\nmodel = \"mclrec\"\nschedule = \"three-step\"\nepochs = 3\nbatch_size = 64\nlr = 0.001\nlambda = 0.1\nseed = 7\npreset = \"sports\"\nno_cl2 = true\n";
+
+    #[test]
+    fn a_config_error_is_one_line_with_its_line_number() {
+        let e = parse_file_config("epochs = 3\nbatch_sise = 64\n", "c.toml").unwrap_err();
+        assert!(e.starts_with("c.toml:2: unknown field `batch_sise`"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        assert!(parse_file_config(VALID, "c.toml").is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Random text and random edits of a valid file give a config or a one-line error.
+        #[test]
+        fn parsing_a_config_never_panics(
+            noise in "\\PC{0,80}",
+            edits in proptest::collection::vec((any::<usize>(), any::<char>()), 1..6),
+        ) {
+            let _ = parse_file_config(&noise, "c.toml");
+            let mut text: Vec<char> = VALID.chars().collect();
+            for &(at, c) in &edits {
+                let at = at % text.len();
+                text[at] = c;
+            }
+            let text: String = text.into_iter().collect();
+            if let Err(e) = parse_file_config(&text, "c.toml") {
+                prop_assert!(!e.contains('\n'), "{}", e);
+            }
+        }
+    }
 }

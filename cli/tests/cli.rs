@@ -1,60 +1,11 @@
 //! The `mclrec-cli` binary end to end on tiny data: the main paths work, and every bad
 //! input gives exit code 2, one clear message, no panic, and leaves files alone.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mclrec-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// 80 users over 30 items, item i mostly followed by i + 1.
-fn tiny(dir: &Path) -> PathBuf {
-    let mut text = String::new();
-    let mut x: u64 = 12345;
-    let mut next = || {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (x >> 33) as usize
-    };
-    for u in 1..=80 {
-        let len = 4 + next() % 8;
-        let mut s = vec![1 + next() % 30];
-        while s.len() < len {
-            let last = *s.last().unwrap();
-            s.push(if next() % 10 < 9 {
-                last % 30 + 1
-            } else {
-                1 + next() % 30
-            });
-        }
-        let items: Vec<String> = s.iter().map(|v| v.to_string()).collect();
-        text += &format!("u{u} {}\n", items.join(" "));
-    }
-    // Make sure every item id up to 30 occurs.
-    text += "u81 28 29 30\n";
-    let p = dir.join("tiny.txt");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn cli() -> Command {
-    Command::cargo_bin("mclrec-cli").unwrap()
-}
-
-/// Runs and checks exit code 2, a one-line `error:` naming `what`, and no panic.
-fn fails_with(args: &[&str], what: &str) {
-    let out = cli().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-    assert!(err.contains(what), "{args:?}: expected `{what}` in: {err}");
-    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-}
+use common::{cli, fails_with, tiny, tmp};
 
 fn train_tiny(dir: &Path) -> PathBuf {
     let data = tiny(dir);
@@ -500,16 +451,17 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
         ],
         "truncated.safetensors",
     );
-    let fewer = write("fewer.txt", "u1 1 2 3\nu2 2 3 4\nu3 3 4 5\n");
+    // The checkpoint knows its item tokens: a dataset with another item is refused.
+    let other = write("other.txt", "u1 1 2 3\nu2 2 3 4\nu3 3 4 99\n");
     fails_with(
         &[
             "eval",
             "--weights",
             run.join("best.safetensors").to_str().unwrap(),
             "--dataset",
-            &fewer,
+            &other,
         ],
-        "wrong dataset for these weights",
+        "(the item tokens it was trained with): item `99` of the dataset is not in the map",
     );
     fails_with(
         &[

@@ -2,8 +2,9 @@
 //!
 //! [`save`] writes every parameter of a store (plus optional extra tensors and string
 //! metadata) under its name; [`load_into`] reads a file into a store and checks it against
-//! the store: every name must be present, every shape and dtype must match, and names the
-//! store does not have are errors unless a prefix says to skip them.
+//! the store: every name must be present, every shape and dtype must match, every value
+//! must be finite (a NaN weight would rank its target first and report perfect metrics),
+//! and names the store does not have are errors unless a prefix says to skip them.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -127,6 +128,12 @@ pub fn save<E: Element>(
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
 /// a crash never leaves a half-written file where a good one was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, bytes, |_| {})
+}
+
+/// [`write_atomic`], calling `step` at each of its steps (`before-write`, `temp-written`,
+/// `renamed`) so crash tests can stop the process there.
+pub fn write_atomic_with(path: &Path, bytes: &[u8], step: impl Fn(&str)) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -136,13 +143,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    step("before-write");
     {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    step("temp-written");
+    std::fs::rename(&tmp, path)?;
+    // The rename itself survives a power cut once the directory is synced.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    step("renamed");
+    Ok(())
 }
 
 /// Loads the tensors of `bytes` into `store` by name. Names starting with one of
@@ -189,9 +204,22 @@ pub fn load_bytes_into<E: Element>(
             ));
             continue;
         }
+        let value = decode::<E>(&view)?;
+        // Decoded on the CPU, so the values are checked where they are.
+        if let Some((at, v)) = value
+            .as_slice()
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.as_f64().is_finite())
+        {
+            return Err(WeightsError(format!(
+                "{label}: tensor `{name}` holds a non-finite value ({} at flat index {at}); these weights are unusable",
+                v.as_f64()
+            )));
+        }
         // Onto the device the parameter already lives on.
         let device = store.value(id).device();
-        store.get_mut(id).value = decode::<E>(&view)?
+        store.get_mut(id).value = value
             .to_device(device)
             .map_err(|e| WeightsError(format!("{label}: `{name}`: {e}")))?;
     }
@@ -291,6 +319,20 @@ pub fn load_encoder<E: Element>(
         heads,
         ..crate::SasRecConfig::for_items(n_real_items)
     };
+    if [
+        config.max_len,
+        config.hidden,
+        config.inner,
+        config.layers,
+        config.heads,
+    ]
+    .contains(&0)
+    {
+        return Err(WeightsError(format!(
+            "{label}: a dimension of the encoder is 0 (max_len {}, hidden {}, inner {}, layers {}, heads {})",
+            config.max_len, config.hidden, config.inner, config.layers, config.heads
+        )));
+    }
     if !config.hidden.is_multiple_of(config.heads) {
         return Err(WeightsError(format!(
             "{label}: hidden size {} is not a multiple of {} heads",
@@ -304,4 +346,68 @@ pub fn load_encoder<E: Element>(
     let encoder = crate::SasRecEncoder::new(&mut store, group, config, &mut rng);
     load_bytes_into(&mut store, bytes, label, &["aug_", "optim."])?;
     Ok((store, encoder))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A two-layer encoder over 6 items as safetensors bytes.
+    fn tiny_bytes(meta: &HashMap<String, String>) -> Vec<u8> {
+        let mut store = ParamStore::<f32>::new();
+        let group = store.group(crate::ENCODER_GROUP);
+        let config = crate::SasRecConfig {
+            max_len: 4,
+            hidden: 4,
+            inner: 8,
+            ..crate::SasRecConfig::for_items(6)
+        };
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        crate::SasRecEncoder::new(&mut store, group, config, &mut rng);
+        to_bytes(&named(&store), meta)
+    }
+
+    #[test]
+    fn a_non_finite_weight_is_refused_naming_the_tensor() {
+        let good = tiny_bytes(&HashMap::new());
+        assert!(load_encoder::<f32>(&good, "w", 6, 2).is_ok());
+        let mut store = load_encoder::<f32>(&good, "w", 6, 2).unwrap().0;
+        let id = store
+            .find("trm_encoder.layer.1.feed_forward.LayerNorm.weight")
+            .unwrap();
+        let mut v = store.value(id).to_vec();
+        v[2] = f32::NAN;
+        store.get_mut(id).value = Tensor::from_vec(v, &[4]);
+        let bad = to_bytes(&named(&store), &HashMap::new());
+        let e = load_encoder::<f32>(&bad, "w.safetensors", 6, 2)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "w.safetensors: tensor `trm_encoder.layer.1.feed_forward.LayerNorm.weight` holds a non-finite value (NaN at flat index 2); these weights are unusable"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Random bytes and random edits of a valid file are errors, never a panic.
+        #[test]
+        fn loading_never_panics(
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            edits in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 1..6),
+            heads in 0usize..5,
+        ) {
+            let _ = load_encoder::<f32>(&noise, "w", 6, 2);
+            let meta = HashMap::from([("n_heads".to_string(), heads.to_string())]);
+            let mut bytes = tiny_bytes(&meta);
+            // Most edits land in the header (names, shapes, offsets), the rest in the data.
+            let header = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            for &(at, b) in &edits {
+                let at = if b % 4 == 0 { at % bytes.len() } else { at % header };
+                bytes[at] = b;
+            }
+            let _ = load_encoder::<f32>(&bytes, "w", 6, 2);
+        }
+    }
 }

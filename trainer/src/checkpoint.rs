@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use mclrec_autograd::{Adam, AdamState, ParamStore};
-use mclrec_models::weights::{decode, to_bytes, write_atomic};
+use mclrec_models::weights::{decode, to_bytes as to_bytes_of, write_atomic_with};
 use mclrec_tensor::Tensor;
 use safetensors::SafeTensors;
 
@@ -34,6 +34,10 @@ pub struct Progress {
     /// The training seconds of those batches, so the resumed epoch's logged time is whole.
     #[serde(default)]
     pub partial_seconds: f64,
+    /// The `metrics.jsonl` records of the completed epochs, so a resumed run rebuilds that
+    /// file whole even if the process died between the checkpoint and the append.
+    #[serde(default)]
+    pub history: Vec<serde_json::Value>,
 }
 
 fn null_as_neg_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
@@ -55,17 +59,17 @@ fn optimiser_tensors(
     }
 }
 
-/// Writes a checkpoint: parameters by name, `optim.{encoder,augmenters}.{name}.{m,v}`,
-/// and metadata (`progress`, `config`, optimiser step counts).
-pub fn save(
-    path: &Path,
+/// A checkpoint's bytes: parameters by name, `optim.{encoder,augmenters}.{name}.{m,v}`,
+/// and metadata (`progress`, optimiser step counts, and the run's own `run_meta` such as
+/// `config` and `item_tokens`).
+pub fn to_bytes(
     store: &ParamStore<f32>,
     optimisers: [(&str, &Adam<f32>); 2],
     progress: &Progress,
-    config_toml: &str,
-) -> std::io::Result<()> {
+    run_meta: &HashMap<String, String>,
+) -> Vec<u8> {
     let mut tensors = mclrec_models::weights::named(store);
-    let mut meta = HashMap::new();
+    let mut meta = run_meta.clone();
     for (prefix, opt) in optimisers {
         optimiser_tensors(prefix, opt, store, &mut tensors, &mut meta);
     }
@@ -73,9 +77,31 @@ pub fn save(
         "progress".into(),
         serde_json::to_string(progress).expect("serialisable"),
     );
-    meta.insert("config".into(), config_toml.to_string());
     meta.insert("format".into(), "mclrec-checkpoint-1".into());
-    write_atomic(path, &to_bytes(&tensors, &meta))
+    to_bytes_of(&tensors, &meta)
+}
+
+/// Writes checkpoint bytes atomically, with the crash-test points
+/// ([`crate::fault`]) `{file}:before-write`, `{file}:temp-written` and `{file}:renamed`.
+pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    write_atomic_with(path, bytes, |step| {
+        crate::fault::point(&format!("{file}:{step}"))
+    })
+}
+
+/// Writes a checkpoint ([`to_bytes`], then [`write`]).
+pub fn save(
+    path: &Path,
+    store: &ParamStore<f32>,
+    optimisers: [(&str, &Adam<f32>); 2],
+    progress: &Progress,
+    run_meta: &HashMap<String, String>,
+) -> std::io::Result<()> {
+    write(path, &to_bytes(store, optimisers, progress, run_meta))
 }
 
 /// Restores parameters, optimiser states and progress from a checkpoint into a model built
@@ -103,6 +129,13 @@ pub fn load(
                 st.tensor(&format!("{key}.{s}"))
                     .map_err(|e| format!("{label}: `{key}.{s}`: {e}"))
                     .and_then(|v| decode::<f32>(&v).map_err(|e| e.to_string()))
+                    .and_then(|t| {
+                        if t.as_slice().iter().all(|x| x.is_finite()) {
+                            Ok(t)
+                        } else {
+                            Err(format!("{label}: `{key}.{s}` holds a non-finite value"))
+                        }
+                    })
                     // Beside the parameter, on its device.
                     .and_then(|t| {
                         t.to_device(p.value.device())
@@ -129,17 +162,29 @@ pub fn load(
     serde_json::from_str(progress).map_err(|e| format!("{label}: bad progress record ({e})"))
 }
 
-/// The resolved configuration stored in a checkpoint.
-pub fn stored_config(path: &Path) -> Result<String, String> {
+/// A checkpoint's metadata, read without its tensors.
+pub fn metadata(path: &Path) -> Result<HashMap<String, String>, String> {
     let label = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| format!("{label}: cannot read ({e})"))?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| format!("{label}: not a valid checkpoint ({e})"))?;
-    header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("config").cloned())
-        .ok_or_else(|| format!("{label}: no configuration stored"))
+    Ok(header.metadata().clone().unwrap_or_default())
+}
+
+/// The resolved configuration stored in a checkpoint.
+pub fn stored_config(path: &Path) -> Result<String, String> {
+    metadata(path)?
+        .remove("config")
+        .ok_or_else(|| format!("{}: no configuration stored", path.display()))
+}
+
+/// The progress record stored in a checkpoint.
+pub fn stored_progress(path: &Path) -> Result<Progress, String> {
+    let label = path.display();
+    let p = metadata(path)?
+        .remove("progress")
+        .ok_or_else(|| format!("{label}: not a training checkpoint (no progress)"))?;
+    serde_json::from_str(&p).map_err(|e| format!("{label}: bad progress record ({e})"))
 }
 
 #[cfg(test)]
@@ -157,6 +202,7 @@ mod tests {
             word_pos: "123456789012345678901234567890".into(),
             partial: [1.5, 0.0, 2.5, 0.125],
             partial_seconds: 61.75,
+            history: vec![serde_json::json!({"epoch": 1})],
         };
         let json = serde_json::to_string(&p).unwrap();
         assert_eq!(serde_json::from_str::<Progress>(&json).unwrap(), p);
@@ -164,6 +210,7 @@ mod tests {
         let old = r#"{"epoch":2,"best_epoch":2,"best_value":null,"bad_epochs":0}"#;
         let q: Progress = serde_json::from_str(old).unwrap();
         assert_eq!((q.epoch, q.batch, q.partial_seconds), (2, 0, 0.0));
+        assert!(q.history.is_empty());
         assert_eq!(q.best_value, f64::NEG_INFINITY);
     }
 }

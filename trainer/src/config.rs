@@ -26,12 +26,57 @@ pub enum Schedule {
     Joint,
 }
 
+/// The paper's per-dataset settings: MCLRec's `lambda` and `beta` (Section 5.1.4 and the
+/// official code's scripts); every other setting is shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// Amazon Beauty: `lambda` 0, `beta` 0.05.
+    Beauty,
+    /// Amazon Sports: `lambda` 0.04, `beta` 0.4.
+    Sports,
+    /// Yelp: `lambda` 0.03, `beta` 0.1.
+    Yelp,
+}
+
+impl Preset {
+    /// Every preset.
+    pub const ALL: [Preset; 3] = [Preset::Beauty, Preset::Sports, Preset::Yelp];
+
+    /// The preset's name (`beauty`, `sports`, `yelp`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Beauty => "beauty",
+            Preset::Sports => "sports",
+            Preset::Yelp => "yelp",
+        }
+    }
+
+    /// The preset of a name.
+    pub fn parse(name: &str) -> Option<Preset> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// `(lambda, beta)`.
+    pub fn weights(self) -> (f64, f64) {
+        match self {
+            Preset::Beauty => (0.0, 0.05),
+            Preset::Sports => (0.04, 0.4),
+            Preset::Yelp => (0.03, 0.1),
+        }
+    }
+}
+
 /// A fully resolved training configuration (written to the run's `config.toml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// The dataset file.
+    /// The dataset: `beauty` or `sports` (built in), or the file's absolute path.
     pub dataset: String,
+    /// The SHA-256 of the dataset's bytes (empty when unknown, as in runs from before it was
+    /// stored): a resumed run refuses a dataset that changed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dataset_sha256: String,
     /// The model.
     pub model: ModelKind,
     /// The schedule (MCLRec only).
@@ -73,18 +118,19 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The paper's settings for a dataset name: Beauty's (`lambda` 0, `beta` 0.05) unless the
-    /// name is `sports` (`lambda` 0.04, `beta` 0.4).
+    /// The paper's settings for a dataset name: the [`Preset`] of that name (`sports`,
+    /// `yelp`), else Beauty's.
     pub fn paper(dataset: &str) -> Self {
-        let base = Self::paper_beauty(dataset);
-        if dataset == "sports" {
-            TrainConfig {
-                lambda: 0.04,
-                beta: 0.4,
-                ..base
-            }
-        } else {
-            base
+        Self::for_preset(dataset, Preset::parse(dataset).unwrap_or(Preset::Beauty))
+    }
+
+    /// The paper's settings of `preset` for `dataset`.
+    pub fn for_preset(dataset: &str, preset: Preset) -> Self {
+        let (lambda, beta) = preset.weights();
+        TrainConfig {
+            lambda,
+            beta,
+            ..Self::paper_beauty(dataset)
         }
     }
 
@@ -92,6 +138,7 @@ impl TrainConfig {
     pub fn paper_beauty(dataset: &str) -> Self {
         TrainConfig {
             dataset: dataset.to_string(),
+            dataset_sha256: String::new(),
             model: ModelKind::Mclrec,
             schedule: Schedule::ThreeStep,
             epochs: 100,
@@ -158,6 +205,11 @@ impl TrainConfig {
         }
         if self.epochs == 0 {
             return Err("epochs must be at least 1".into());
+        }
+        if self.patience == 0 {
+            return Err(
+                "patience must be at least 1 (epochs without improvement before stopping)".into(),
+            );
         }
         if self.eval_chunk == 0 {
             return Err("eval-chunk must be at least 1".into());

@@ -1,9 +1,15 @@
 //! Interaction data: the "user item item ..." text format and RecBole atomic `.inter` files.
 //!
-//! Items get internal ids `1..=n_items` (0 is the padding id). In the text format item
-//! tokens must be positive integers and the id *is* the integer, as in the official data
-//! pipeline (so the official Beauty checkpoint's rows line up). In `.inter` files tokens
-//! are arbitrary strings, numbered in order of first appearance.
+//! Items get internal ids `1..=n_items` (0 is the padding id), numbered in order of first
+//! appearance as RecBole does, so memory is bounded by the number of distinct items, never
+//! by the largest token. In the text format item tokens are positive integers (up to
+//! `u64::MAX`); the paper's files number their items in order of first appearance, so there
+//! an item's id *is* its integer and the official checkpoint's rows line up. In `.inter`
+//! files tokens are arbitrary strings.
+//!
+//! Input is checked strictly: a UTF-8 byte-order mark is skipped, a line that is not UTF-8,
+//! an empty field, an unknown `.inter` type tag or a file with no users is an error naming
+//! the file and line.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -92,7 +98,7 @@ impl Dataset {
     /// be read at all.
     pub fn check(path: &Path) -> Result<(Dataset, Vec<DataError>), DataError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| DataError {
+        let bytes = std::fs::read(path).map_err(|e| DataError {
             file: file.clone(),
             line: 0,
             message: format!("cannot read: {e}"),
@@ -101,20 +107,129 @@ impl Dataset {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| file.clone());
-        if path.extension().is_some_and(|e| e == "inter") {
-            Ok(parse_inter(&text, &file, name))
-        } else {
-            Ok(parse_text(&text, &file, name))
+        let format = Format::of(path);
+        Ok(Self::parse(&bytes, &file, name, format))
+    }
+
+    /// Parses a file's bytes in `format`, listing every problem (`file` names it in errors,
+    /// `name` is the dataset's name). Never panics, whatever the bytes.
+    pub fn parse(
+        bytes: &[u8],
+        file: &str,
+        name: String,
+        format: Format,
+    ) -> (Dataset, Vec<DataError>) {
+        let text = match decode_utf8(bytes, file) {
+            Ok(t) => t,
+            Err(e) => return (Dataset::empty(name), vec![e]),
+        };
+        let (ds, mut problems) = match format {
+            Format::Text => parse_text(text, file, name),
+            Format::Inter => parse_inter(text, file, name),
+        };
+        if ds.sequences.is_empty() {
+            problems.push(DataError {
+                file: file.to_string(),
+                line: 0,
+                message: "no users in the file".into(),
+            });
         }
+        (ds, problems)
     }
 
     /// Parses the text format from a string (`file` names it in errors).
     pub fn from_text(text: &str, file: &str) -> Result<Dataset, DataError> {
-        let (ds, problems) = parse_text(text, file, file.to_string());
+        let (ds, problems) = Self::parse(text.as_bytes(), file, file.to_string(), Format::Text);
         match problems.into_iter().next() {
             Some(p) => Err(p),
             None => Ok(ds),
         }
+    }
+
+    /// Why this dataset cannot teach a model anything, if it cannot: a single item, or every
+    /// user with the same sequence (metrics of such data are trivially high).
+    pub fn learning_signal_warning(&self) -> Option<String> {
+        if self.n_items() < 2 {
+            return Some(format!(
+                "{} has {} item(s): every ranking is trivial and the metrics say nothing",
+                self.name,
+                self.n_items()
+            ));
+        }
+        if self.n_users() > 1 && self.sequences.iter().all(|s| *s == self.sequences[0]) {
+            return Some(format!(
+                "every user of {} has the same sequence: there is nothing to learn beyond it",
+                self.name
+            ));
+        }
+        None
+    }
+
+    fn empty(name: String) -> Dataset {
+        Dataset {
+            name,
+            users: vec![],
+            items: vec!["[PAD]".into()],
+            sequences: vec![],
+        }
+    }
+}
+
+/// The two file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One user per line: `user item item ...`, items as positive integers, oldest first.
+    Text,
+    /// RecBole's atomic `.inter` file: a typed header, then one interaction per line.
+    Inter,
+}
+
+impl Format {
+    /// `.inter` files by their extension; everything else is the text format.
+    pub fn of(path: &Path) -> Format {
+        if path.extension().is_some_and(|e| e == "inter") {
+            Format::Inter
+        } else {
+            Format::Text
+        }
+    }
+}
+
+/// The text of a file without its UTF-8 byte-order mark; bytes that are not UTF-8 are an
+/// error naming their line.
+fn decode_utf8<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str, DataError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        DataError {
+            file: file.to_string(),
+            line,
+            message: format!("not valid UTF-8 (byte {} of the file)", at + 1),
+        }
+    })
+}
+
+/// Dense ids `1..` for tokens in order of first appearance.
+struct TokenIds<K> {
+    ids: HashMap<K, usize>,
+    tokens: Vec<String>,
+}
+
+impl<K: std::hash::Hash + Eq> TokenIds<K> {
+    fn new() -> Self {
+        TokenIds {
+            ids: HashMap::new(),
+            tokens: vec!["[PAD]".to_string()],
+        }
+    }
+
+    fn id(&mut self, key: K, token: impl FnOnce() -> String) -> usize {
+        let next = self.tokens.len();
+        *self.ids.entry(key).or_insert_with(|| {
+            self.tokens.push(token());
+            next
+        })
     }
 }
 
@@ -128,7 +243,7 @@ fn parse_text(text: &str, file: &str, name: String) -> (Dataset, Vec<DataError>)
     let mut users = Vec::new();
     let mut sequences = Vec::new();
     let mut seen_users: HashMap<String, usize> = HashMap::new();
-    let mut max_item = 0usize;
+    let mut items = TokenIds::<u64>::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let mut tokens = raw.split_whitespace();
@@ -142,12 +257,12 @@ fn parse_text(text: &str, file: &str, name: String) -> (Dataset, Vec<DataError>)
         let mut seq = Vec::new();
         let mut bad = false;
         for tok in tokens {
-            match tok.parse::<usize>() {
+            match tok.parse::<u64>() {
                 Ok(v) if v > 0 => seq.push(v),
                 _ => {
                     problems.push(err(
                         line,
-                        format!("item `{tok}` is not a positive integer id"),
+                        format!("item `{tok}` is not a positive integer id (1 to 2^64 - 1)"),
                     ));
                     bad = true;
                     break;
@@ -171,24 +286,59 @@ fn parse_text(text: &str, file: &str, name: String) -> (Dataset, Vec<DataError>)
             ));
             continue;
         }
-        max_item = max_item.max(*seq.iter().max().unwrap());
         users.push(user.to_string());
-        sequences.push(seq);
+        sequences.push(
+            seq.into_iter()
+                .map(|v| items.id(v, || v.to_string()))
+                .collect(),
+        );
     }
-    if sequences.is_empty() && problems.is_empty() {
-        problems.push(err(0, "no users in the file".into()));
-    }
-    let mut items = vec!["[PAD]".to_string()];
-    items.extend((1..=max_item).map(|i| i.to_string()));
     (
         Dataset {
             name,
             users,
-            items,
+            items: items.tokens,
             sequences,
         },
         problems,
     )
+}
+
+/// The column types of RecBole's atomic files.
+const INTER_TYPES: [&str; 4] = ["token", "token_seq", "float", "float_seq"];
+
+/// The header's column names, with the type each of the used columns must have checked.
+fn inter_columns(header: &str) -> Result<Vec<&str>, String> {
+    let mut cols = Vec::new();
+    for field in header.split('\t') {
+        let Some((name, ty)) = field.trim().split_once(':') else {
+            return Err(format!(
+                "header column `{field}` has no type (expected `name:type` with type one of {})",
+                INTER_TYPES.join(", ")
+            ));
+        };
+        if !INTER_TYPES.contains(&ty) {
+            return Err(format!(
+                "header column `{field}`: unknown type `{ty}` (expected one of {})",
+                INTER_TYPES.join(", ")
+            ));
+        }
+        let want = match name {
+            "user_id" | "item_id" => Some("token"),
+            "timestamp" => Some("float"),
+            _ => None,
+        };
+        if let Some(want) = want.filter(|w| *w != ty) {
+            return Err(format!(
+                "header column `{field}`: {name} must be of type {want}"
+            ));
+        }
+        if cols.contains(&name) {
+            return Err(format!("header column `{name}` appears twice"));
+        }
+        cols.push(name);
+    }
+    Ok(cols)
 }
 
 fn parse_inter(text: &str, file: &str, name: String) -> (Dataset, Vec<DataError>) {
@@ -200,21 +350,16 @@ fn parse_inter(text: &str, file: &str, name: String) -> (Dataset, Vec<DataError>
     let mut problems = Vec::new();
     let mut lines = text.lines().enumerate();
     let Some((_, header)) = lines.next() else {
-        return (Dataset { name, users: vec![], items: vec!["[PAD]".into()], sequences: vec![] }, vec![err(1, "empty file (expected a header such as `user_id:token\titem_id:token\ttimestamp:float`)".into())]);
+        return (Dataset::empty(name), vec![err(1, "empty file (expected a header such as `user_id:token\titem_id:token\ttimestamp:float`)".into())]);
     };
-    let cols: Vec<&str> = header
-        .split('\t')
-        .map(|c| c.split(':').next().unwrap_or("").trim())
-        .collect();
+    let cols = match inter_columns(header) {
+        Ok(c) => c,
+        Err(m) => return (Dataset::empty(name), vec![err(1, m)]),
+    };
     let find = |n: &str| cols.iter().position(|c| *c == n);
     let (Some(uc), Some(ic)) = (find("user_id"), find("item_id")) else {
         return (
-            Dataset {
-                name,
-                users: vec![],
-                items: vec!["[PAD]".into()],
-                sequences: vec![],
-            },
+            Dataset::empty(name),
             vec![err(
                 1,
                 format!("header `{header}` has no user_id and item_id columns"),
@@ -238,6 +383,14 @@ fn parse_inter(text: &str, file: &str, name: String) -> (Dataset, Vec<DataError>
             ));
             continue;
         }
+        let (user, item) = (f[uc].trim(), f[ic].trim());
+        if let Some(empty) = [(user, "user_id"), (item, "item_id")]
+            .iter()
+            .find(|(v, _)| v.is_empty())
+        {
+            problems.push(err(line, format!("empty {} field", empty.1)));
+            continue;
+        }
         let ts = match tc {
             Some(t) => match f[t].trim().parse::<f64>() {
                 Ok(v) if v.is_finite() => v,
@@ -248,7 +401,7 @@ fn parse_inter(text: &str, file: &str, name: String) -> (Dataset, Vec<DataError>
             },
             None => 0.0,
         };
-        rows.push((f[uc].trim().to_string(), f[ic].trim().to_string(), ts, line));
+        rows.push((user.to_string(), item.to_string(), ts, line));
     }
     // Users in order of first appearance; each user's items by timestamp, ties in file order.
     let mut user_idx: HashMap<String, usize> = HashMap::new();
@@ -262,12 +415,11 @@ fn parse_inter(text: &str, file: &str, name: String) -> (Dataset, Vec<DataError>
         });
         per_user[k].push((ts, line, it));
     }
-    let mut items = vec!["[PAD]".to_string()];
-    let mut item_idx: HashMap<String, usize> = HashMap::new();
+    let mut items = TokenIds::<String>::new();
     let mut kept_users = Vec::new();
     let mut sequences = Vec::new();
     for (u, mut evs) in users.into_iter().zip(per_user) {
-        evs.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
+        evs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         if evs.len() < MIN_INTERACTIONS {
             problems.push(err(
                 evs[0].1,
@@ -280,12 +432,7 @@ fn parse_inter(text: &str, file: &str, name: String) -> (Dataset, Vec<DataError>
         }
         let seq = evs
             .into_iter()
-            .map(|(_, _, it)| {
-                *item_idx.entry(it.clone()).or_insert_with(|| {
-                    items.push(it);
-                    items.len() - 1
-                })
-            })
+            .map(|(_, _, it)| items.id(it.clone(), || it))
             .collect();
         kept_users.push(u);
         sequences.push(seq);
@@ -294,7 +441,7 @@ fn parse_inter(text: &str, file: &str, name: String) -> (Dataset, Vec<DataError>
         Dataset {
             name,
             users: kept_users,
-            items,
+            items: items.tokens,
             sequences,
         },
         problems,
@@ -319,7 +466,7 @@ mod tests {
         let e = Dataset::from_text("1 1 2 3\n2 4 x 5\n", "t.txt").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "t.txt:2: item `x` is not a positive integer id"
+            "t.txt:2: item `x` is not a positive integer id (1 to 2^64 - 1)"
         );
         let e = Dataset::from_text("1 1 2 3\n\n", "t.txt").unwrap_err();
         assert_eq!((e.line, e.message.contains("empty line")), (2, true));
@@ -353,5 +500,96 @@ mod tests {
             format!("{}:2: timestamp `noon` is not a number", p.display())
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn parse(bytes: &[u8], format: Format) -> (Dataset, Vec<DataError>) {
+        Dataset::parse(bytes, "f", "f".into(), format)
+    }
+
+    #[test]
+    fn item_tokens_of_any_size_get_dense_ids_in_order_of_first_appearance() {
+        let big = u64::MAX;
+        let text = format!("a 30000000 {big} 7\nb 7 4294967296 30000000\n");
+        let d = Dataset::from_text(&text, "t.txt").unwrap();
+        assert_eq!(d.n_items(), 4);
+        let want = ["[PAD]", "30000000", &big.to_string(), "7", "4294967296"];
+        assert_eq!(d.items, want);
+        assert_eq!(d.sequences, vec![vec![1, 2, 3], vec![3, 4, 1]]);
+        // The paper's files number items by first appearance: ids equal tokens there.
+        let d = Dataset::from_text("u 1 2 3\nv 2 4 1\n", "t.txt").unwrap();
+        assert_eq!(d.items, ["[PAD]", "1", "2", "3", "4"]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_bad_utf8_names_its_line() {
+        let (d, p) = parse(b"\xEF\xBB\xBFu1 1 2 3\n", Format::Text);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(d.users, ["u1"]);
+        let (_, p) = parse(b"u1 1 2 3\nu2 1 \xFF 3\n", Format::Text);
+        assert_eq!(p[0].line, 2);
+        assert!(p[0].message.contains("not valid UTF-8"), "{}", p[0]);
+    }
+
+    #[test]
+    fn inter_headers_are_typed_and_fields_are_not_empty() {
+        let first = |text: &str| {
+            parse(text.as_bytes(), Format::Inter)
+                .1
+                .remove(0)
+                .to_string()
+        };
+        let h = "user_id:token\titem_id:token\ttimestamp:float\n";
+        assert_eq!(first(h), "f: no users in the file");
+        assert!(first("user_id:token\titem_id\n").contains("`item_id` has no type"));
+        assert!(first("user_id:token\titem_id:tokn\n").contains("unknown type `tokn`"));
+        assert!(first("user_id:float\titem_id:token\n").contains("user_id must be of type token"));
+        assert_eq!(first(&format!("{h}u1\t\t3\n")), "f:2: empty item_id field");
+        assert_eq!(first(&format!("{h}\tx\t3\n")), "f:2: empty user_id field");
+    }
+
+    #[test]
+    fn datasets_without_a_learning_signal_are_named() {
+        let one = Dataset::from_text("u 5 5 5\nv 5 5 5 5\n", "t").unwrap();
+        assert!(one.learning_signal_warning().unwrap().contains("1 item"));
+        let same = Dataset::from_text("u 1 2 3\nv 1 2 3\n", "t").unwrap();
+        assert!(same
+            .learning_signal_warning()
+            .unwrap()
+            .contains("same sequence"));
+        let fine = Dataset::from_text("u 1 2 3\nv 3 2 1\n", "t").unwrap();
+        assert_eq!(fine.learning_signal_warning(), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Random bytes, and random edits of a valid file, give problems, never a panic.
+        #[test]
+        fn parsing_never_panics(
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            edits in proptest::collection::vec((0usize..400, proptest::num::u8::ANY), 0..8),
+        ) {
+            for format in [Format::Text, Format::Inter] {
+                let _ = parse(&noise, format);
+                let valid: &[u8] = match format {
+                    Format::Text => b"u1 1 2 3 4\nu2 2 3 4\nu3 9 8 7 6 5\n",
+                    Format::Inter => b"user_id:token\titem_id:token\ttimestamp:float\nu\ta\t1\nu\tb\t2\nu\tc\t3\nv\ta\t1\nv\tc\t2\nv\td\t1e9\n",
+                };
+                let mut bytes = valid.to_vec();
+                for &(at, b) in &edits {
+                    let at = at % (bytes.len() + 1);
+                    if b % 3 == 0 && at < bytes.len() {
+                        bytes.remove(at);
+                    } else {
+                        bytes.insert(at, b);
+                    }
+                }
+                let (d, problems) = parse(&bytes, format);
+                if problems.is_empty() {
+                    proptest::prop_assert!(d.sequences.iter().all(|s| s.len() >= MIN_INTERACTIONS));
+                    proptest::prop_assert!(d.sequences.iter().flatten().all(|&i| i >= 1 && i <= d.n_items()));
+                }
+            }
+        }
     }
 }

@@ -1,12 +1,14 @@
 //! A training run: epochs, validation, early stopping, checkpoints and the run directory.
 //!
-//! The run directory holds `config.toml` (the resolved configuration), `metrics.jsonl`
+//! The run directory holds `config.toml` (the resolved configuration), `item_map.tsv`
+//! (item tokens by internal id), `metrics.jsonl`
 //! (one line per epoch), `last.safetensors` and `best.safetensors` (checkpoints), and at
 //! the end `results.json` (`{"best_epoch": n, "valid": {...}, "test": {...}}`).
 //!
 //! Every random draw of epoch `e` comes from a ChaCha8 stream fixed by `(seed, e)`, so a run
 //! resumed from the checkpoint of epoch `k` continues exactly as the uninterrupted run.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,9 +22,11 @@ use serde_json::json;
 use crate::checkpoint::{self, Progress};
 use crate::config::TrainConfig;
 use crate::evaluate::{evaluate, EvalOptions};
+use crate::run_dir::RunDir;
 use crate::sampler::LengthBucketSampler;
 use crate::train_step::{make_batch, BatchLosses, Learner};
 use crate::{eval_cases, train_samples, Dataset, Metrics, Split};
+use mclrec_models::weights::write_atomic;
 
 /// What one epoch did (a line of `metrics.jsonl`).
 #[derive(Clone, Debug)]
@@ -136,8 +140,51 @@ pub fn build_model(config: &TrainConfig, data: &Dataset) -> Mclrec<f32> {
     Mclrec::new(enc, config.shared_augmenter, &mut epoch_rng(config.seed, 0))
 }
 
-/// Trains `config` on `data` in the run directory `out` (resuming from its
-/// `last.safetensors` when `resume`), then evaluates the best model on the test split.
+/// How [`run`] treats its directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// A new run; a directory that already holds a run is refused.
+    New,
+    /// A new run in place of the one in the directory, whose files are removed first.
+    Overwrite,
+    /// Continue the run in the directory from its last checkpoint; a run stopped before
+    /// its first checkpoint starts again from epoch 1.
+    Resume,
+}
+
+/// The settings a resumed run may change: they say how long or with how many threads,
+/// not what is trained.
+pub const RESUMABLE_CHANGES: [&str; 3] = ["epochs", "patience", "threads"];
+
+/// The settings of `a` and `b` that differ (by key), leaving out [`RESUMABLE_CHANGES`].
+pub fn changed_settings(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
+    let table = |c: &TrainConfig| match toml::Value::try_from(c) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => Default::default(),
+    };
+    let (a, b) = (table(a), table(b));
+    a.iter()
+        .filter(|(k, v)| !RESUMABLE_CHANGES.contains(&k.as_str()) && b.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// The first parameter of `store` holding a NaN or an infinity.
+fn non_finite_parameter(store: &mclrec_autograd::ParamStore<f32>) -> Option<String> {
+    store
+        .iter()
+        .find(|(_, p)| p.value.to_vec().iter().any(|v| !v.is_finite()))
+        .map(|(_, p)| p.name.clone())
+}
+
+/// Trains `config` on `data` in the run directory `out` (see [`RunMode`]), then evaluates
+/// the best model on the test split. The configuration and the data are checked before
+/// anything in `out` is written, and `out` is locked ([`RunDir`]) while the run goes on.
+///
+/// Each epoch ends with `last.safetensors` (then `best.safetensors` when it is the best)
+/// and a `metrics.jsonl` line; a process killed at any instant leaves a directory that
+/// resumes to the numbers of an uninterrupted run. Training never writes a checkpoint with
+/// a non-finite value.
 ///
 /// For speed, call it from a thread of the rayon pool and with subnormals flushed
 /// ([`mclrec_tensor::flush_denormals`]), as `mclrec-cli run` does: on an Intel CPU an MCLRec
@@ -146,14 +193,34 @@ pub fn run(
     config: &TrainConfig,
     data: &Dataset,
     out: &Path,
-    resume: bool,
+    mode: RunMode,
     obs: &mut dyn RunObserver,
 ) -> Result<RunResult, RunError> {
     config.validate().map_err(RunError::Invalid)?;
     let device = Device::parse(&config.device)
         .map_err(|e| RunError::Invalid(format!("device {}: {e}", config.device)))?;
-    std::fs::create_dir_all(out).map_err(io(out))?;
+    let samples = train_samples(data, config.max_len);
+    if samples.is_empty() {
+        return Err(RunError::Invalid(format!(
+            "{}: no training samples (every user needs at least 3 interactions)",
+            data.name
+        )));
+    }
+    // Everything is checked: only now is the directory taken and written.
+    let _held = match mode {
+        RunMode::New => RunDir::create(out, false),
+        RunMode::Overwrite => RunDir::create(out, true),
+        RunMode::Resume => RunDir::resume(out),
+    }
+    .map_err(RunError::Invalid)?;
     let config_toml = toml::to_string(config).expect("serialisable");
+    let run_meta = HashMap::from([
+        ("config".to_string(), config_toml.clone()),
+        (
+            "item_tokens".to_string(),
+            serde_json::to_string(&data.items[1..]).expect("serialisable"),
+        ),
+    ]);
     let (last_path, best_path) = (out.join("last.safetensors"), out.join("best.safetensors"));
     let metrics_path = out.join("metrics.jsonl");
 
@@ -167,22 +234,20 @@ pub fn run(
         word_pos: String::new(),
         partial: [0.0; 4],
         partial_seconds: 0.0,
+        history: Vec::new(),
     };
-    if resume {
-        // Only the number of epochs may change when a run is continued.
+    let mut metrics_lines = String::new();
+    if mode == RunMode::Resume && last_path.exists() {
         let stored = checkpoint::stored_config(&last_path).map_err(RunError::Invalid)?;
-        let same = toml::from_str::<TrainConfig>(&stored)
-            .map(|s| {
-                TrainConfig {
-                    epochs: config.epochs,
-                    ..s
-                } == *config
-            })
-            .unwrap_or(false);
-        if !same {
+        let changed = toml::from_str::<TrainConfig>(&stored)
+            .map(|s| changed_settings(&s, config))
+            .unwrap_or_else(|_| vec!["(unreadable)".into()]);
+        if !changed.is_empty() {
             return Err(RunError::Invalid(format!(
-                "{}: the run was started with other settings; resume it with the same ones (only --epochs may change)",
-                last_path.display()
+                "{}: the run was started with other settings ({}); resume it with the same ones (only {} may change)",
+                last_path.display(),
+                changed.join(", "),
+                RESUMABLE_CHANGES.join(", ")
             )));
         }
         let Learner {
@@ -197,31 +262,47 @@ pub fn run(
             [("encoder", encoder_opt), ("augmenters", augmenter_opt)],
         )
         .map_err(RunError::Invalid)?;
-        // Keep the log lines of the epochs the checkpoint covers.
-        let old = std::fs::read_to_string(&metrics_path).unwrap_or_default();
-        let kept: String = old
-            .lines()
-            .take(progress.epoch)
-            .map(|l| format!("{l}\n"))
-            .collect();
-        std::fs::write(&metrics_path, kept).map_err(io(&metrics_path))?;
-    } else {
-        std::fs::write(&metrics_path, "").map_err(io(&metrics_path))?;
+        metrics_lines = if progress.history.is_empty() && progress.epoch > 0 {
+            // A checkpoint from before the records were kept in it: the file's own lines.
+            let old = std::fs::read_to_string(&metrics_path).unwrap_or_default();
+            old.lines()
+                .take(progress.epoch)
+                .map(|l| format!("{l}\n"))
+                .collect()
+        } else {
+            progress.history.iter().map(|l| format!("{l}\n")).collect()
+        };
+        // A kill between `last` and `best` leaves `best` an epoch behind; `last` then is
+        // the best model itself.
+        if progress.best_epoch > 0 {
+            let best_ok = checkpoint::stored_progress(&best_path)
+                .is_ok_and(|b| b.epoch == progress.best_epoch);
+            if !best_ok {
+                if progress.best_epoch == progress.epoch && progress.batch == 0 {
+                    let bytes = std::fs::read(&last_path).map_err(io(&last_path))?;
+                    checkpoint::write(&best_path, &bytes).map_err(io(&best_path))?;
+                } else {
+                    return Err(RunError::Invalid(format!(
+                        "{}: missing or not the checkpoint of epoch {}, the best one",
+                        best_path.display(),
+                        progress.best_epoch
+                    )));
+                }
+            }
+        }
     }
-    std::fs::write(out.join("config.toml"), &config_toml).map_err(io(out))?;
+    write_atomic(&metrics_path, metrics_lines.as_bytes()).map_err(io(&metrics_path))?;
+    let config_path = out.join("config.toml");
+    write_atomic(&config_path, config_toml.as_bytes()).map_err(io(&config_path))?;
+    let map_path = out.join("item_map.tsv");
+    write_atomic(&map_path, item_map_tsv(data).as_bytes()).map_err(io(&map_path))?;
+    crate::fault::point("run:configured");
     // Built (or resumed) on the CPU, then moved: only batch indices go to the device per
     // step, and only logged scalars and evaluation counts come back.
     learner
         .to_device(device)
         .map_err(|e| RunError::Invalid(format!("device {device}: {e}")))?;
 
-    let samples = train_samples(data, config.max_len);
-    if samples.is_empty() {
-        return Err(RunError::Invalid(format!(
-            "{}: no training samples (every user needs at least 3 interactions)",
-            data.name
-        )));
-    }
     let sampler = LengthBucketSampler::new(
         samples.iter().map(|s| s.input.len()).collect(),
         config.batch_size,
@@ -235,6 +316,17 @@ pub fn run(
         Some(load_params(&best_path, &learner.model)?)
     } else {
         None
+    };
+    let last_good = |progress: &Progress| {
+        if last_path.exists() {
+            format!(
+                "The last good checkpoint is {} (epoch {}).",
+                last_path.display(),
+                progress.epoch
+            )
+        } else {
+            "No checkpoint was written yet.".to_string()
+        }
     };
     let start_epoch = progress.epoch + 1;
     for epoch in start_epoch..=config.epochs {
@@ -272,7 +364,7 @@ pub fn run(
                     ("encoder", &learner.encoder_opt),
                     ("augmenters", &learner.augmenter_opt),
                 ];
-                checkpoint::save(&last_path, &learner.model.store, opts, &mid, &config_toml)
+                checkpoint::save(&last_path, &learner.model.store, opts, &mid, &run_meta)
                     .map_err(io(&last_path))?;
                 return Err(RunError::Interrupted(interrupted_message(out, epoch, b)));
             }
@@ -280,13 +372,12 @@ pub fn run(
             let l = learner.train_batch(&batch, &targets, views.as_ref(), &mut rng).map_err(|e| {
                 RunError::NonFinite(format!(
                     "epoch {epoch}, batch {} of {}: the loss of step {} is {}; that update was skipped and the run \
-                     stopped. The last good checkpoint is {} (epoch {}). Lower the learning rate or check the data.",
+                     stopped. {} Lower the learning rate or check the data.",
                     b + 1,
                     batches.len(),
                     e.step,
                     e.value,
-                    last_path.display(),
-                    progress.epoch
+                    last_good(&progress)
                 ))
             })?;
             sum.rec += l.rec;
@@ -294,6 +385,13 @@ pub fn run(
             sum.cl2 += l.cl2;
             sum.reg += l.reg;
             obs.batch(epoch, b + 1, batches.len(), sum.rec / (b + 1) as f64);
+        }
+        if let Some(name) = non_finite_parameter(&learner.model.store) {
+            return Err(RunError::NonFinite(format!(
+                "epoch {epoch}: parameter `{name}` holds a non-finite value, so no checkpoint of \
+                 this epoch was written and the run stopped. {} Lower the learning rate or check the data.",
+                last_good(&progress)
+            )));
         }
         let n = batches.len() as f64;
         let losses = BatchLosses {
@@ -318,16 +416,6 @@ pub fn run(
         } else {
             progress.bad_epochs += 1;
         }
-        let optimisers = [
-            ("encoder", &learner.encoder_opt),
-            ("augmenters", &learner.augmenter_opt),
-        ];
-        if is_best {
-            checkpoint::save(&best_path, &m.store, optimisers, &progress, &config_toml)
-                .map_err(io(&best_path))?;
-        }
-        checkpoint::save(&last_path, &m.store, optimisers, &progress, &config_toml)
-            .map_err(io(&last_path))?;
         let log = EpochLog {
             epoch,
             losses,
@@ -338,11 +426,26 @@ pub fn run(
             is_best,
             best: (progress.best_epoch, progress.best_value),
         };
+        let line = log.to_json();
+        progress.history.push(line.clone());
+        let optimisers = [
+            ("encoder", &learner.encoder_opt),
+            ("augmenters", &learner.augmenter_opt),
+        ];
+        // `last` first: a kill before `best` is written is repaired from it on resume.
+        let bytes = checkpoint::to_bytes(&m.store, optimisers, &progress, &run_meta);
+        checkpoint::write(&last_path, &bytes).map_err(io(&last_path))?;
+        if is_best {
+            checkpoint::write(&best_path, &bytes).map_err(io(&best_path))?;
+        }
+        drop(bytes);
+        crate::fault::point("metrics:before-append");
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(&metrics_path)
             .map_err(io(&metrics_path))?;
-        writeln!(f, "{}", log.to_json()).map_err(io(&metrics_path))?;
+        writeln!(f, "{line}").map_err(io(&metrics_path))?;
+        crate::fault::point("metrics:appended");
         obs.epoch(&log);
     }
 
@@ -364,8 +467,7 @@ pub fn run(
     .metrics;
     let results_path = out.join("results.json");
     let results = json!({ "best_epoch": progress.best_epoch, "valid": valid.to_json(), "test": test.to_json() });
-    mclrec_models::weights::write_atomic(&results_path, format!("{results:#}\n").as_bytes())
-        .map_err(io(&results_path))?;
+    write_atomic(&results_path, format!("{results:#}\n").as_bytes()).map_err(io(&results_path))?;
     Ok(RunResult {
         best_epoch: progress.best_epoch,
         valid,
@@ -392,4 +494,13 @@ fn load_params(
     mclrec_models::weights::load_into(&mut store, path, &["optim."])
         .map_err(|e| RunError::Invalid(e.to_string()))?;
     Ok(store.iter().map(|(_, p)| p.value.clone()).collect())
+}
+
+/// The run's item tokens by internal id, in the `--item-map` format of `mclrec-cli eval`.
+fn item_map_tsv(data: &Dataset) -> String {
+    let mut tsv = String::from("raw_item\tinternal_id\n");
+    for (id, token) in data.items.iter().enumerate().skip(1) {
+        tsv += &format!("{token}\t{id}\n");
+    }
+    tsv
 }

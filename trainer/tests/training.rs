@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use mclrec_trainer::run::Silent;
-use mclrec_trainer::{run, Dataset, ModelKind, RunError, Schedule, TrainConfig};
+use mclrec_trainer::{run, Dataset, ModelKind, RunError, RunMode, Schedule, TrainConfig};
 use rand::{Rng, SeedableRng};
 
 const ITEMS: usize = 60;
@@ -67,7 +67,14 @@ fn every_model_and_schedule_learns_the_planted_pattern() {
         (ModelKind::Mclrec, Schedule::Joint),
     ] {
         let dir = out_dir(&format!("{model:?}-{schedule:?}"));
-        let r = run(&config(model, schedule, 8), &data, &dir, false, &mut Silent).unwrap();
+        let r = run(
+            &config(model, schedule, 8),
+            &data,
+            &dir,
+            RunMode::New,
+            &mut Silent,
+        )
+        .unwrap();
         let hr = r.valid.get("hr@10").unwrap();
         assert!(hr > 0.6, "{model:?} {schedule:?}: valid HR@10 {hr}");
         for f in [
@@ -125,7 +132,7 @@ fn same_seed_same_numbers_and_resume_equals_an_uninterrupted_run() {
         &config(ModelKind::Mclrec, Schedule::ThreeStep, 3),
         &data,
         &full,
-        false,
+        RunMode::New,
         &mut Silent,
     )
     .unwrap();
@@ -134,7 +141,7 @@ fn same_seed_same_numbers_and_resume_equals_an_uninterrupted_run() {
         &config(ModelKind::Mclrec, Schedule::ThreeStep, 3),
         &data,
         &again,
-        false,
+        RunMode::New,
         &mut Silent,
     )
     .unwrap();
@@ -147,7 +154,7 @@ fn same_seed_same_numbers_and_resume_equals_an_uninterrupted_run() {
         &config(ModelKind::Mclrec, Schedule::ThreeStep, 2),
         &data,
         &parts,
-        false,
+        RunMode::New,
         &mut Silent,
     )
     .unwrap();
@@ -155,7 +162,7 @@ fn same_seed_same_numbers_and_resume_equals_an_uninterrupted_run() {
         &config(ModelKind::Mclrec, Schedule::ThreeStep, 3),
         &data,
         &parts,
-        true,
+        RunMode::Resume,
         &mut Silent,
     )
     .unwrap();
@@ -170,7 +177,7 @@ fn same_seed_same_numbers_and_resume_equals_an_uninterrupted_run() {
         beta: 0.1,
         ..config(ModelKind::Mclrec, Schedule::ThreeStep, 4)
     };
-    let err = run(&other, &data, &parts, true, &mut Silent).unwrap_err();
+    let err = run(&other, &data, &parts, RunMode::Resume, &mut Silent).unwrap_err();
     assert!(
         matches!(err, RunError::Invalid(_)),
         "a different configuration is refused: {err}"
@@ -188,7 +195,7 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
         &config(ModelKind::Mclrec, Schedule::ThreeStep, 1),
         &data,
         &dir,
-        false,
+        RunMode::New,
         &mut Silent,
     )
     .unwrap();
@@ -200,7 +207,7 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
         lr_augmenter: 1e30,
         ..config(ModelKind::Mclrec, Schedule::ThreeStep, 3)
     };
-    let err = run(&blow_up, &data, &dir.join("sub"), false, &mut Silent).unwrap_err();
+    let err = run(&blow_up, &data, &dir.join("sub"), RunMode::New, &mut Silent).unwrap_err();
     let RunError::NonFinite(msg) = &err else {
         panic!("expected a non-finite loss, got {err}")
     };
