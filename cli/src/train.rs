@@ -461,12 +461,9 @@ pub fn run(args: &RunArgs) -> Result<(), (String, u8)> {
         ),
         None => {
             let r = args.train.resolve(args.out.as_deref()).map_err(fail)?;
-            if mclrec_trainer::run_dir::holds_run(&r.out) && !args.overwrite {
-                return Err(fail(format!(
-                    "{d} already holds a run: continue it with `mclrec-cli run --resume {d}`, choose another --out, \
-                     or replace it with --overwrite",
-                    d = r.out.display()
-                )));
+            // Said before anything is printed (the trainer checks again under the lock).
+            if !args.overwrite {
+                mclrec_trainer::run_dir::ensure_free(&r.out).map_err(fail)?;
             }
             let mode = if args.overwrite {
                 RunMode::Overwrite

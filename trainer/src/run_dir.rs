@@ -36,6 +36,18 @@ pub fn holds_run(dir: &Path) -> bool {
     RUN_FILES.iter().any(|f| dir.join(f).exists())
 }
 
+/// `Ok` when `dir` holds no run, else the message that says what to do instead.
+pub fn ensure_free(dir: &Path) -> Result<(), String> {
+    if holds_run(dir) {
+        return Err(format!(
+            "{d} already holds a run: continue it with `mclrec-cli run --resume {d}`, choose another --out, \
+             or replace it with --overwrite",
+            d = dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// `base` if it holds no run, else the first of `base-2`, `base-3`, ... that holds none.
 pub fn fresh(base: &Path) -> PathBuf {
     if !holds_run(base) {
@@ -52,12 +64,8 @@ impl RunDir {
     /// Takes `dir` for a new run. A directory holding a run is refused with a message that
     /// says what to do, unless `overwrite`, in which case its run files are removed.
     pub fn create(dir: &Path, overwrite: bool) -> Result<RunDir, String> {
-        if holds_run(dir) && !overwrite {
-            return Err(format!(
-                "{d} already holds a run: continue it with `--resume {d}`, choose another --out, \
-                 or replace it with --overwrite",
-                d = dir.display()
-            ));
+        if !overwrite {
+            ensure_free(dir)?;
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("{}: cannot create ({e})", dir.display()))?;
