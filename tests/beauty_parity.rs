@@ -161,3 +161,25 @@ fn official_checkpoint_gives_the_official_top10_and_ranks_per_user() {
         }
     }
 }
+
+/// The official repository's own `model.pth`, read without Python, holds exactly the
+/// tensors of `model.safetensors` (converted with PyTorch), so it gives the same numbers.
+#[test]
+fn the_official_pth_checkpoint_reads_to_the_same_tensors_as_its_safetensors() {
+    let Some(s) = setup() else { return };
+    let bytes = std::fs::read(s.dir.join("model.pth")).unwrap();
+    let tensors = mclrec::models::pytorch::read_state_dict(&bytes, "model.pth").unwrap();
+    assert_eq!(tensors.len(), s.store.len(), "every tensor, nothing else");
+    for (name, t) in &tensors {
+        let id = s
+            .store
+            .find(name)
+            .unwrap_or_else(|| panic!("`{name}` unknown"));
+        assert_eq!(t.shape(), s.store.value(id).shape(), "{name}");
+        assert_eq!(
+            t.to_vec(),
+            s.store.value(id).to_vec(),
+            "{name}: bit for bit"
+        );
+    }
+}

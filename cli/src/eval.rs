@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use mclrec_models::weights::{inspect, load_encoder};
+use mclrec_models::weights::{inspect, load_encoder, read_weights_file};
 use mclrec_trainer::evaluate::{evaluate, EvalOptions};
 use mclrec_trainer::noise::with_noise;
 use mclrec_trainer::{eval_cases, Dataset, EvalCase, Metrics, Split};
@@ -22,7 +22,8 @@ pub enum SplitArg {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Weights in safetensors (official parameter names).
+    /// Weights: a run's checkpoint, official weights in safetensors, or a PyTorch `.pth`
+    /// (a state dict, or a dict holding one under `state_dict`), with the official names.
     #[arg(long)]
     weights: PathBuf,
     /// The dataset: `beauty`, `sports`, a "user item item ..." text file or a RecBole `.inter` file.
@@ -73,8 +74,8 @@ pub fn load_weights(
     ),
     String,
 > {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
+    // Safetensors, or a PyTorch `.pth` converted in memory.
+    let bytes = read_weights_file(path).map_err(|e| e.to_string())?;
     let label = path.display().to_string();
     let (shapes, meta) = inspect(&bytes).map_err(|e| format!("{label}: {e}"))?;
     // The rows a token may map to (an official table has one unused row more: allowed).

@@ -4,6 +4,7 @@
 //! errors do the same), never a panic. An interrupted `run` exits with 130.
 
 mod bench;
+mod convert;
 mod data;
 mod datasets;
 mod eval;
@@ -48,6 +49,8 @@ enum Command {
     /// Evaluates weights (this project's checkpoints or official PyTorch weights in
     /// safetensors) on a dataset's validation or test split with full ranking.
     Eval(eval::EvalArgs),
+    /// Writes weights as safetensors (a PyTorch `.pth` is read without Python).
+    Convert(convert::ConvertArgs),
     /// The top-k items for a user of a dataset or for a new sequence of items.
     Recommend(recommend::RecommendArgs),
     /// Dataset statistics and validation.
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Run(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args).map_err(|m| (m, 2)),
         Command::Recommend(args) => recommend::run(&args).map_err(|m| (m, 2)),
+        Command::Convert(args) => convert::run(&args).map_err(|m| (m, 2)),
         Command::Data(cmd) => data::run(&cmd).map_err(|m| (m, 2)),
         Command::Bench(args) => bench::run(&args).map_err(|m| (m, 2)),
         Command::Figure(cmd) => figures::run(&cmd).map_err(|m| (m, 2)),

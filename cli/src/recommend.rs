@@ -9,7 +9,8 @@ use crate::datasets::load_dataset;
 
 #[derive(Args, Debug)]
 pub struct RecommendArgs {
-    /// Weights: a run's best.safetensors / last.safetensors, or official PyTorch weights.
+    /// Weights: a run's best.safetensors / last.safetensors, or official weights
+    /// (safetensors or PyTorch `.pth`).
     #[arg(long)]
     checkpoint: PathBuf,
     /// The dataset the weights were trained on (`beauty`, `sports`, or a file).

@@ -69,6 +69,7 @@ impl From<PresetArg> for Preset {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     dataset: Option<String>,
+    init: Option<String>,
     dataset_sha256: Option<String>,
     preset: Option<Preset>,
     model: Option<ModelKind>,
@@ -106,6 +107,10 @@ pub struct TrainArgs {
     /// also for a copy of its file given by path; Beauty's for any other file].
     #[arg(long, value_enum)]
     pub preset: Option<PresetArg>,
+    /// Start the encoder from these weights (a checkpoint, official safetensors or a PyTorch
+    /// `.pth`) instead of a fresh initialisation.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
     /// The model [default: mclrec].
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
@@ -241,6 +246,13 @@ impl TrainArgs {
             .or(file.dataset)
             .unwrap_or_else(|| "beauty".into());
         let source = load_source(&dataset)?;
+        let init = match self.init.clone().or(file.init.map(PathBuf::from)) {
+            Some(p) => std::fs::canonicalize(&p)
+                .map_err(|e| format!("--init {}: {e}", p.display()))?
+                .to_string_lossy()
+                .into_owned(),
+            None => String::new(),
+        };
         if let Some(pinned) = file.dataset_sha256.filter(|h| *h != source.sha256) {
             return Err(format!(
                 "{dataset} has changed: its SHA-256 is {} but {} expects {pinned}",
@@ -327,6 +339,7 @@ impl TrainArgs {
                 .unwrap_or(base.eval_chunk),
             dataset: source.name.clone(),
             dataset_sha256: source.sha256.clone(),
+            init,
         };
         config.validate()?;
         // Checked here so that a bad device fails before anything is written.

@@ -2,7 +2,8 @@
 //!
 //! The MCLRec model on [`mclrec_autograd`]: the SASRec encoder ([`SasRecEncoder`]), the
 //! learnable augmenters ([`Augmenter`]), the losses ([`losses`]), and weights in
-//! safetensors with the official parameter names ([`weights`]). Everything is generic over
+//! safetensors with the official parameter names ([`weights`]), also read from PyTorch
+//! checkpoints ([`pytorch`]). Everything is generic over
 //! the element type: `f32` for training, `f64` for the golden parity tests.
 
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@ mod layer_norm;
 mod linear;
 pub mod losses;
 mod mclrec;
+pub mod pytorch;
 mod sasrec;
 mod seq_batch;
 pub mod weights;

@@ -249,6 +249,69 @@ pub fn load_into<E: Element>(
     load_bytes_into(store, &bytes, &path.display().to_string(), skip_prefixes)
 }
 
+/// A weights file as safetensors bytes: a safetensors file as it is, a PyTorch checkpoint
+/// (`.pth`, read by [`crate::pytorch`]) converted in memory. Either way the result goes
+/// through the same name, shape, dtype and finiteness checks.
+pub fn read_weights_file(path: &Path) -> Result<Vec<u8>, WeightsError> {
+    let label = path.display().to_string();
+    let bytes =
+        std::fs::read(path).map_err(|e| WeightsError(format!("{label}: cannot read ({e})")))?;
+    if crate::pytorch::is_pytorch_zip(&bytes) {
+        let tensors = crate::pytorch::read_state_dict(&bytes, &label)?;
+        return Ok(to_bytes(&tensors, &HashMap::new()));
+    }
+    Ok(bytes)
+}
+
+/// Sets the encoder parameters of `store` (every parameter whose name does not start with
+/// `aug_`) from weights: each must be in the file with its shape, except that an official
+/// item table's extra last row (never used) is dropped. Other tensors in the file are
+/// ignored; values must be finite.
+pub fn init_encoder_from<E: Element>(
+    store: &mut ParamStore<E>,
+    bytes: &[u8],
+    label: &str,
+) -> Result<(), WeightsError> {
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| WeightsError(format!("{label}: not a valid safetensors file ({e})")))?;
+    let ids: Vec<_> = store
+        .iter()
+        .filter(|(_, p)| !p.name.starts_with("aug_"))
+        .map(|(id, p)| (id, p.name.clone()))
+        .collect();
+    for (id, name) in ids {
+        let view = st
+            .tensor(&name)
+            .map_err(|_| WeightsError(format!("{label}: missing tensor `{name}`")))?;
+        let want = store.value(id).shape().to_vec();
+        let mut value = decode::<E>(&view)?;
+        let one_extra_row = name == "item_embedding.weight"
+            && value.shape().len() == 2
+            && want.len() == 2
+            && value.shape()[0] == want[0] + 1
+            && value.shape()[1] == want[1];
+        if one_extra_row {
+            value = value.narrow(0, 0, want[0]);
+        }
+        if value.shape() != want.as_slice() {
+            return Err(WeightsError(format!(
+                "{label}: `{name}` has shape {:?}, the model needs {want:?}",
+                value.shape()
+            )));
+        }
+        if value.to_vec().iter().any(|v| !v.as_f64().is_finite()) {
+            return Err(WeightsError(format!(
+                "{label}: tensor `{name}` holds a non-finite value; these weights are unusable"
+            )));
+        }
+        let device = store.value(id).device();
+        store.get_mut(id).value = value
+            .to_device(device)
+            .map_err(|e| WeightsError(format!("{label}: `{name}`: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Tensor names with their shapes, sorted by name.
 pub type Shapes = Vec<(String, Vec<usize>)>;
 

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-/// `../shared/reference` (or `$MCLREC_SHARED/reference`), or `None` with a visible message.
+/// `../shared/reference` (or `$MCLREC_SHARED/reference`), or `None` with a visible message;
+/// with `MCLREC_REQUIRE_REFERENCE` set (as `.ci/run` sets it) a missing folder fails the test.
 pub fn reference_dir(test: &str) -> Option<PathBuf> {
     let shared = std::env::var_os("MCLREC_SHARED")
         .map(PathBuf::from)
@@ -11,6 +12,11 @@ pub fn reference_dir(test: &str) -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
+        assert!(
+            std::env::var_os("MCLREC_REQUIRE_REFERENCE").is_none(),
+            "{test}: {} is absent and MCLREC_REQUIRE_REFERENCE is set",
+            dir.display()
+        );
         eprintln!("skipped {test}: {} is absent", dir.display());
         None
     }

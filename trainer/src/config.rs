@@ -77,6 +77,10 @@ pub struct TrainConfig {
     /// stored): a resumed run refuses a dataset that changed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub dataset_sha256: String,
+    /// Weights the encoder starts from (a checkpoint of this project, official safetensors
+    /// or a PyTorch `.pth`); empty: a fresh initialisation.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub init: String,
     /// The model.
     pub model: ModelKind,
     /// The schedule (MCLRec only).
@@ -139,6 +143,7 @@ impl TrainConfig {
         TrainConfig {
             dataset: dataset.to_string(),
             dataset_sha256: String::new(),
+            init: String::new(),
             model: ModelKind::Mclrec,
             schedule: Schedule::ThreeStep,
             epochs: 100,

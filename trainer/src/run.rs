@@ -202,9 +202,21 @@ pub fn run(
     let samples = train_samples(data, config.max_len);
     if samples.is_empty() {
         return Err(RunError::Invalid(format!(
-            "{}: no training samples (every user needs at least 3 interactions)",
+            "{}: no training samples (a user gives some only with 4 or more interactions: \
+             an input and a target before the validation and test items)",
             data.name
         )));
+    }
+    let mut model = build_model(config, data);
+    // The starting weights are read and checked before the directory is touched (a run
+    // resumed from a checkpoint does not need them).
+    let from_checkpoint = mode == RunMode::Resume && out.join("last.safetensors").exists();
+    if !config.init.is_empty() && !from_checkpoint {
+        let path = Path::new(&config.init);
+        let bytes = mclrec_models::weights::read_weights_file(path)
+            .map_err(|e| RunError::Invalid(e.to_string()))?;
+        mclrec_models::weights::init_encoder_from(&mut model.store, &bytes, &config.init)
+            .map_err(|e| RunError::Invalid(e.to_string()))?;
     }
     // Everything is checked: only now is the directory taken and written.
     let _held = match mode {
@@ -224,7 +236,7 @@ pub fn run(
     let (last_path, best_path) = (out.join("last.safetensors"), out.join("best.safetensors"));
     let metrics_path = out.join("metrics.jsonl");
 
-    let mut learner = Learner::new(build_model(config, data), config);
+    let mut learner = Learner::new(model, config);
     let mut progress = Progress {
         epoch: 0,
         best_epoch: 0,
@@ -237,7 +249,7 @@ pub fn run(
         history: Vec::new(),
     };
     let mut metrics_lines = String::new();
-    if mode == RunMode::Resume && last_path.exists() {
+    if from_checkpoint {
         let stored = checkpoint::stored_config(&last_path).map_err(RunError::Invalid)?;
         let changed = toml::from_str::<TrainConfig>(&stored)
             .map(|s| changed_settings(&s, config))
