@@ -22,6 +22,9 @@ pub enum DataCommand {
         /// The dataset file.
         file: PathBuf,
     },
+    /// A raw log (CSV / TSV / JSON lines, gzip or not) to a dataset: k-core filtering,
+    /// optional de-duplication, chronological sequences, id maps and statistics.
+    Prepare(crate::prepare::PrepareArgs),
 }
 
 /// The numbers of the paper's Table 2.
@@ -57,6 +60,7 @@ pub fn run(cmd: &DataCommand) -> Result<(), String> {
             }
             Ok(())
         }
+        DataCommand::Prepare(args) => crate::prepare::run(args),
         DataCommand::Check { file } => {
             let (d, problems) = Dataset::check(file).map_err(|e| e.to_string())?;
             for p in &problems {

@@ -11,7 +11,9 @@ mod eval;
 mod figures;
 mod interrupt;
 mod plots;
+mod prepare;
 mod progress;
+mod raw_log;
 mod recommend;
 mod train;
 

@@ -17,6 +17,7 @@ pub mod evaluate;
 pub mod fault;
 mod metrics;
 pub mod noise;
+pub mod prepare;
 pub mod run;
 pub mod run_dir;
 mod sampler;
