@@ -8,6 +8,7 @@ mod convert;
 mod data;
 mod datasets;
 mod eval;
+mod export;
 mod figures;
 mod interrupt;
 mod plots;

@@ -17,11 +17,20 @@ pub struct RecommendArgs {
     #[arg(long, default_value = "beauty")]
     dataset: String,
     /// A user token of the dataset: recommend what follows their whole history.
-    #[arg(long, conflicts_with = "history")]
+    #[arg(long, conflicts_with_all = ["history", "all"])]
     user: Option<String>,
     /// A new sequence of item tokens, oldest first, separated by spaces.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all")]
     history: Option<String>,
+    /// Every user of the dataset, written to --out (TSV, or Parquet for a `.parquet` file).
+    #[arg(long, requires = "out")]
+    all: bool,
+    /// The file of `--all` (it must not exist).
+    #[arg(long, requires = "all")]
+    out: Option<PathBuf>,
+    /// The format of --out [default: by its extension].
+    #[arg(long, value_enum, requires = "all")]
+    format: Option<crate::export::ExportFormat>,
     /// How many items.
     #[arg(short, long, default_value_t = 10, allow_negative_numbers = true)]
     k: usize,
@@ -47,6 +56,36 @@ pub fn run(args: &RecommendArgs) -> Result<(), String> {
             data.name
         ));
     }
+    if args.all {
+        let out = args.out.as_deref().expect("clap: --all requires --out");
+        if out.exists() {
+            return Err(format!(
+                "{}: exists; remove it or choose another --out",
+                out.display()
+            ));
+        }
+        let format = args
+            .format
+            .unwrap_or_else(|| crate::export::ExportFormat::of(out));
+        let e = crate::export::export_all(
+            &encoder,
+            &store,
+            &data,
+            args.k,
+            args.include_history,
+            out,
+            format,
+        )?;
+        eprintln!(
+            "top-{} of {} users written to {} in {:.2} s ({:.0} users/s)",
+            args.k,
+            e.users,
+            out.display(),
+            e.seconds,
+            e.users as f64 / e.seconds
+        );
+        return Ok(());
+    }
     let history: Vec<usize> = match (&args.user, &args.history) {
         (Some(u), _) => {
             let i = data
@@ -62,7 +101,9 @@ pub fn run(args: &RecommendArgs) -> Result<(), String> {
                 })
             })
             .collect::<Result<_, _>>()?,
-        (None, None) => return Err("give --user TOKEN or --history \"ITEM ITEM ...\"".into()),
+        (None, None) => {
+            return Err("give --user TOKEN, --history \"ITEM ITEM ...\" or --all --out FILE".into())
+        }
     };
     if history.is_empty() {
         return Err("--history is empty".into());

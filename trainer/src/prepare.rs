@@ -141,9 +141,23 @@ impl LogBuilder {
         });
         let mut duplicates_removed = 0;
         if filter.dedup {
-            let mut seen: HashSet<(u32, u32)> = HashSet::with_capacity(rows.len());
-            rows.retain(|r| seen.insert((r.user, r.item)));
-            duplicates_removed = n_rows - rows.len();
+            // One user at a time (the rows are grouped by user): memory for the longest
+            // sequence, not for every pair; the earliest of each pair stays.
+            let mut seen: HashSet<u32> = HashSet::new();
+            let (mut kept, mut user) = (0, None);
+            for r in 0..rows.len() {
+                let row = rows[r];
+                if user != Some(row.user) {
+                    seen.clear();
+                    user = Some(row.user);
+                }
+                if seen.insert(row.item) {
+                    rows[kept] = row;
+                    kept += 1;
+                }
+            }
+            rows.truncate(kept);
+            duplicates_removed = n_rows - kept;
         }
         let k_core_rounds = k_core(
             &mut rows,
