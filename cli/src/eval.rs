@@ -103,6 +103,32 @@ pub fn load_weights(
     load_encoder::<f32>(&bytes, &label, data.n_items(), 2).map_err(|e| e.to_string())
 }
 
+/// Weights of this project, which carry their item tokens, without a dataset: the store,
+/// the encoder and the tokens by row (`[PAD]` first).
+pub fn load_weights_alone(
+    path: &Path,
+) -> Result<
+    (
+        mclrec_autograd::ParamStore<f32>,
+        mclrec_models::SasRecEncoder,
+        Vec<String>,
+    ),
+    String,
+> {
+    let bytes = read_weights_file(path).map_err(|e| e.to_string())?;
+    let label = path.display().to_string();
+    let (_, meta) = inspect(&bytes).map_err(|e| format!("{label}: {e}"))?;
+    let tokens = meta.get("item_tokens").ok_or_else(|| {
+        format!("{label}: these weights carry no item tokens; give the dataset they were trained on (--dataset)")
+    })?;
+    let tokens: Vec<String> = serde_json::from_str(tokens)
+        .map_err(|e| format!("{label}: bad item_tokens record ({e})"))?;
+    let (store, encoder) =
+        load_encoder::<f32>(&bytes, &label, tokens.len(), 2).map_err(|e| e.to_string())?;
+    let items = std::iter::once("[PAD]".to_string()).chain(tokens).collect();
+    Ok((store, encoder, items))
+}
+
 /// `cases` with `floor(len * r)` random items inserted into each input (seeded).
 pub fn noisy(
     cases: Vec<EvalCase>,

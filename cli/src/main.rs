@@ -16,6 +16,7 @@ mod prepare;
 mod progress;
 mod raw_log;
 mod recommend;
+mod serve;
 mod train;
 
 use std::process::ExitCode;
@@ -56,6 +57,9 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// The top-k items for a user of a dataset or for a new sequence of items.
     Recommend(recommend::RecommendArgs),
+    /// Serves recommendations over HTTP (POST /recommend, GET /users/{user}/recommend,
+    /// /health, /metadata), batching concurrent requests into one forward pass.
+    Serve(serve::ServeArgs),
     /// Dataset statistics and validation.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args).map_err(|m| (m, 2)),
         Command::Recommend(args) => recommend::run(&args).map_err(|m| (m, 2)),
         Command::Convert(args) => convert::run(&args).map_err(|m| (m, 2)),
+        Command::Serve(args) => serve::run(&args).map_err(|m| (m, 2)),
         Command::Data(cmd) => data::run(&cmd).map_err(|m| (m, 2)),
         Command::Bench(args) => bench::run(&args).map_err(|m| (m, 2)),
         Command::Figure(cmd) => figures::run(&cmd).map_err(|m| (m, 2)),
