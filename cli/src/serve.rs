@@ -161,7 +161,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     let trained = std::fs::metadata(&args.checkpoint)
         .and_then(|m| m.modified())
         .ok()
-        .map(|t| humantime_utc(t));
+        .map(humantime_utc);
     // A checkpoint of this project says what trained it.
     let config = mclrec_models::weights::read_weights_file(&args.checkpoint)
         .ok()
