@@ -9,8 +9,8 @@
 //! a JSON `{"error": "..."}` with its 4xx status (400 malformed, 404 unknown route or user,
 //! 413 body too large, 422 unknown item or `k` out of range), never a crash. Requests that
 //! arrive together are scored together: one thread owns the model and takes every request
-//! waiting (up to `--max-batch`, waiting at most `--max-wait-ms` for more) into one forward
-//! pass, so concurrent clients share it. SIGTERM or Ctrl-C stops accepting, answers what is
+//! waiting (up to `--max-batch`, optionally waiting `--max-wait-ms` for more) into one
+//! forward pass, so concurrent clients share it. SIGTERM or Ctrl-C stops accepting, answers what is
 //! in flight, and exits 0.
 
 use std::collections::HashMap;
@@ -51,8 +51,10 @@ pub struct ServeArgs {
     /// The most requests scored in one forward pass.
     #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
     max_batch: usize,
-    /// How long the first request of a batch waits for others, in milliseconds.
-    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    /// How long the first request of a batch waits for others, in milliseconds [default:
+    /// 0: a pass takes the requests already waiting, and those that arrive while it runs
+    /// make the next one].
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     max_wait_ms: u64,
     /// The largest `k` a request may ask for.
     #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
