@@ -37,6 +37,10 @@ pub struct EvalArgs {
     /// The split to evaluate.
     #[arg(long, value_enum, default_value = "test")]
     split: SplitArg,
+    /// The ranking protocol: `full` (all items), `uni100` / `pop100` (100 negatives drawn
+    /// uniformly / by popularity per user, fixed for every model).
+    #[arg(long, default_value = "full")]
+    eval: mclrec_trainer::EvalProtocol,
     /// Exclude each user's history items from the ranking (off in the official protocol).
     #[arg(long)]
     mask_history: bool,
@@ -237,6 +241,8 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     }
     let opts = EvalOptions {
         mask_history: args.mask_history,
+        negatives: mclrec_trainer::sampled_eval::sampled_negatives(&data, &cases, args.eval)
+            .map(std::sync::Arc::new),
         ..Default::default()
     };
     let start = Instant::now();
@@ -249,7 +255,8 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         Vec::new()
     };
     if args.json {
-        let mut out = serde_json::json!({ split.name(): res.metrics.to_json() });
+        let mut out =
+            serde_json::json!({ split.name(): res.metrics.to_json(), "eval": args.eval.name() });
         if let Some(r) = args.noise {
             out["noise"] = serde_json::json!(r);
         }
@@ -267,11 +274,12 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         println!("{out}");
     } else {
         println!(
-            "{} users of {}, {} items, {} split{}",
+            "{} users of {}, {} items, {} split, {} ranking{}",
             cases.len(),
             data.name,
             data.n_items(),
             split.name(),
+            args.eval.name(),
             if args.mask_history {
                 ", history masked"
             } else {

@@ -63,49 +63,49 @@ pub fn export_all(
     let start = Instant::now();
     let max_len = encoder.config.max_len;
     let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let file = std::fs::File::create(&tmp).map_err(|e| fail(&e))?;
-    let mut sink = Sink::new(file, format).map_err(|e| fail(&e))?;
-    let score_block = |users: std::ops::Range<usize>| -> Block {
-        let ids: Vec<usize> = users.collect();
-        ids.par_chunks(CHUNK)
-            .flat_map_iter(|chunk| {
-                let inputs: Vec<&[usize]> = chunk
-                    .iter()
-                    .map(|&u| {
-                        let s = &data.sequences[u];
-                        &s[s.len().saturating_sub(max_len)..]
-                    })
-                    .collect();
-                let exclude: Vec<Vec<usize>> = chunk
-                    .iter()
-                    .map(|&u| {
-                        if include_history {
-                            Vec::new()
-                        } else {
-                            data.sequences[u].clone()
-                        }
-                    })
-                    .collect();
-                recommend(encoder, store, &inputs, &exclude, k)
-            })
-            .collect()
-    };
+    let tmp = mclrec_models::weights::temporary_path(path);
     let n = data.n_users();
-    for b in (0..n).step_by(BLOCK) {
-        let users = b..(b + BLOCK).min(n);
-        let recs = score_block(users.clone());
-        sink.write(data, users, &recs).map_err(|e| fail(&e))?;
+    let write = || -> Result<(), String> {
+        let file = std::fs::File::create(&tmp).map_err(|e| fail(&e))?;
+        let mut sink = Sink::new(file, format).map_err(|e| fail(&e))?;
+        let score_block = |users: std::ops::Range<usize>| -> Block {
+            let ids: Vec<usize> = users.collect();
+            ids.par_chunks(CHUNK)
+                .flat_map_iter(|chunk| {
+                    let inputs: Vec<&[usize]> = chunk
+                        .iter()
+                        .map(|&u| {
+                            let s = &data.sequences[u];
+                            &s[s.len().saturating_sub(max_len)..]
+                        })
+                        .collect();
+                    let exclude: Vec<Vec<usize>> = chunk
+                        .iter()
+                        .map(|&u| {
+                            if include_history {
+                                Vec::new()
+                            } else {
+                                data.sequences[u].clone()
+                            }
+                        })
+                        .collect();
+                    recommend(encoder, store, &inputs, &exclude, k)
+                })
+                .collect()
+        };
+        for b in (0..n).step_by(BLOCK) {
+            let users = b..(b + BLOCK).min(n);
+            let recs = score_block(users.clone());
+            sink.write(data, users, &recs).map_err(|e| fail(&e))?;
+        }
+        sink.finish().map_err(|e| fail(&e))?;
+        std::fs::rename(&tmp, path).map_err(|e| fail(&e))
+    };
+    if let Err(e) = write() {
+        // No half-written file is left behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    sink.finish().map_err(|e| fail(&e))?;
-    std::fs::rename(&tmp, path).map_err(|e| fail(&e))?;
     Ok(Exported {
         users: n,
         seconds: start.elapsed().as_secs_f64(),

@@ -229,15 +229,8 @@ impl RawLog {
                 }
                 plain_token(v).map_err(|m| format!("{file}:{line}: field `{}` {m}", header[k]))
             };
-            match (field(u), field(i), t.map(field).transpose()) {
-                (Ok(user), Ok(item), Ok(time)) => row(Row {
-                    line,
-                    user,
-                    item,
-                    time,
-                }),
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => bad(e)?,
-            }
+            let fields = (field(u), field(i), t.map(field).transpose());
+            emit(line, fields, row, bad)?;
         }
     }
 
@@ -312,16 +305,37 @@ impl RawLog {
                     None => Err(format!("{file}:{line}: no field `{k}`")),
                 }
             };
-            match (field(&u), field(&i), t.as_deref().map(field).transpose()) {
-                (Ok(user), Ok(item), Ok(time)) => row(Row {
-                    line,
-                    user,
-                    item,
-                    time,
-                }),
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => bad(e)?,
-            }
+            let fields = (field(&u), field(&i), t.as_deref().map(field).transpose());
+            emit(line, fields, row, bad)?;
         }
+    }
+}
+
+/// The fields of a row, parsed or not.
+type Fields = (
+    Result<String, String>,
+    Result<String, String>,
+    Result<Option<String>, String>,
+);
+
+/// Hands a row whose fields all parsed to `row`, else its first problem to `bad`.
+fn emit(
+    line: u64,
+    fields: Fields,
+    row: &mut dyn FnMut(Row),
+    bad: &mut dyn FnMut(String) -> Result<(), String>,
+) -> Result<(), String> {
+    match fields {
+        (Ok(user), Ok(item), Ok(time)) => {
+            row(Row {
+                line,
+                user,
+                item,
+                time,
+            });
+            Ok(())
+        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => bad(e),
     }
 }
 

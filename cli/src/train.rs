@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use mclrec_trainer::run::{changed_settings, RESUMABLE_CHANGES};
-use mclrec_trainer::{ModelKind, Preset, RunError, RunMode, Schedule, TrainConfig};
+use mclrec_trainer::{
+    EvalProtocol, LossKind, ModelKind, Preset, RunError, RunMode, Schedule, TrainConfig,
+};
 use serde::Deserialize;
 
 use crate::datasets::{load_source, Source};
@@ -90,6 +92,8 @@ struct FileConfig {
     no_cl2: Option<bool>,
     no_reg: Option<bool>,
     shared_augmenter: Option<bool>,
+    loss: Option<LossKind>,
+    eval: Option<EvalProtocol>,
     eval_chunk: Option<usize>,
     out: Option<String>,
 }
@@ -165,6 +169,14 @@ pub struct TrainArgs {
     /// Ablation: one augmenter for both views.
     #[arg(long)]
     pub shared_augmenter: bool,
+    /// Next-item loss: `ce` (softmax over all items) or `bce` (one sampled negative per
+    /// target) [default: ce].
+    #[arg(long)]
+    pub loss: Option<LossKind>,
+    /// Validation and test ranking: `full` (all items), `uni100` / `pop100` (100 negatives
+    /// drawn uniformly / by popularity, the same for every model) [default: full].
+    #[arg(long)]
+    pub eval: Option<EvalProtocol>,
     /// Users per evaluation chunk [default: 128].
     #[arg(long, allow_negative_numbers = true)]
     pub eval_chunk: Option<usize>,
@@ -333,6 +345,8 @@ impl TrainArgs {
             no_cl2: self.no_cl2 || file.no_cl2.unwrap_or(false),
             no_reg: self.no_reg || file.no_reg.unwrap_or(false),
             shared_augmenter: self.shared_augmenter || file.shared_augmenter.unwrap_or(false),
+            loss: self.loss.or(file.loss).unwrap_or(base.loss),
+            eval: self.eval.or(file.eval).unwrap_or(base.eval),
             eval_chunk: self
                 .eval_chunk
                 .or(file.eval_chunk)
@@ -371,8 +385,9 @@ impl TrainArgs {
 /// The settings that decide what a run computes, on one line.
 fn settings_line(c: &TrainConfig, preset: &str) -> String {
     let mut line = format!(
-        "settings: {preset}; lambda {} beta {} lr {} batch {} dropout {} max-len {} epochs {} patience {} seed {} stop on {}",
-        c.lambda, c.beta, c.lr, c.batch_size, c.dropout, c.max_len, c.epochs, c.patience, c.seed, c.early_stop_metric
+        "settings: {preset}; lambda {} beta {} lr {} batch {} dropout {} max-len {} epochs {} patience {} seed {} loss {} eval {} stop on {}",
+        c.lambda, c.beta, c.lr, c.batch_size, c.dropout, c.max_len, c.epochs, c.patience, c.seed,
+        c.loss.name(), c.eval.name(), c.early_stop_metric
     );
     if c.model == ModelKind::Mclrec {
         line += &format!(" schedule {:?} lr-augmenter {}", c.schedule, c.lr_augmenter);

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{cli, fails_with, tiny, tmp};
+use common::{cli, fails_with, metrics_without_time, tiny, tmp};
 
 fn train_tiny(dir: &Path) -> PathBuf {
     let data = tiny(dir);
@@ -569,22 +569,9 @@ fn ctrl_c_writes_a_resumable_checkpoint_and_exits_130() {
         .args(["--out", full.to_str().unwrap()])
         .assert()
         .success();
-    let strip = |p: &Path| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(p.join("metrics.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                for k in ["seconds", "eval_seconds", "samples_per_s"] {
-                    v.as_object_mut().unwrap().remove(k);
-                }
-                v
-            })
-            .collect()
-    };
     assert_eq!(
-        strip(&stopped),
-        strip(&full),
+        metrics_without_time(&stopped),
+        metrics_without_time(&full),
         "a resumed run gives the numbers of an uninterrupted one"
     );
     assert_eq!(

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{cli, fails_with, tiny, tmp};
+use common::{cli, fails_with, json_output, tiny, tmp};
 
 fn tsv_rows(path: &Path) -> Vec<(String, i32, String, f32)> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -89,22 +89,18 @@ fn every_users_top_k_is_exported_as_recommend_gives_it() {
     // The lists of `recommend --user`, history excluded.
     let text = std::fs::read_to_string(&data).unwrap();
     for user in ["u1", "u40", "u81"] {
-        let out = cli()
-            .args([
-                "recommend",
-                "--checkpoint",
-                b,
-                "--dataset",
-                d,
-                "--user",
-                user,
-                "-k",
-                "7",
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        let one: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let one = json_output(&[
+            "recommend",
+            "--checkpoint",
+            b,
+            "--dataset",
+            d,
+            "--user",
+            user,
+            "-k",
+            "7",
+            "--json",
+        ]);
         let mine: Vec<&(String, i32, String, f32)> = rows.iter().filter(|r| r.0 == user).collect();
         assert_eq!(mine.len(), 7);
         let history: Vec<&str> = text

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cli, fails_with, tiny, tmp};
+use common::{cli, fails_with, metrics_without_time, tiny, tmp};
 
 /// The settings of the short runs below (3 epochs of the tiny data, one thread).
 const SHORT: [&str; 10] = [
@@ -62,21 +62,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 e.file_name().to_string_lossy().into_owned(),
                 std::fs::read(e.path()).unwrap(),
             )
-        })
-        .collect()
-}
-
-/// `metrics.jsonl` without its timings.
-fn epochs(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            for k in ["seconds", "eval_seconds", "samples_per_s"] {
-                v.as_object_mut().unwrap().remove(k);
-            }
-            v
         })
         .collect()
 }
@@ -150,7 +135,11 @@ fn a_kill_at_any_step_of_a_checkpoint_resumes_to_the_uninterrupted_numbers() {
                     .output()
                     .unwrap());
             }
-            assert_eq!(epochs(&killed), epochs(&full), "{point}@{n}: metrics.jsonl");
+            assert_eq!(
+                metrics_without_time(&killed),
+                metrics_without_time(&full),
+                "{point}@{n}: metrics.jsonl"
+            );
             assert_eq!(
                 results(&killed),
                 results(&full),
@@ -299,13 +288,13 @@ fn a_busy_directory_is_refused_and_sigterm_stops_a_run_resumably() {
         "{err}"
     );
     // The lock died with the process; the run continues (and may be shortened).
-    let logged = epochs(&busy).len();
+    let logged = metrics_without_time(&busy).len();
     ok(
         run_cmd(&["--resume", b, "--epochs", &(logged + 1).to_string()])
             .output()
             .unwrap(),
     );
-    assert_eq!(epochs(&busy).len(), logged + 1);
+    assert_eq!(metrics_without_time(&busy).len(), logged + 1);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -356,7 +345,7 @@ fn resume_works_from_anywhere_and_refuses_other_settings_or_data() {
         .current_dir("/")
         .output()
         .unwrap());
-    assert_eq!(epochs(&run).len(), 3);
+    assert_eq!(metrics_without_time(&run).len(), 3);
     assert!(
         !run.join(".last.safetensors.tmp4242").exists(),
         "stale temp removed"

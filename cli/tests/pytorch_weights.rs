@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{cli, fails_with, tiny, tmp};
+use common::{cli, fails_with, json_output, tiny, tmp};
 
 /// `../shared/reference/beauty-official`, or `None` (a failure under
 /// `MCLREC_REQUIRE_REFERENCE`, which CI sets).
@@ -25,24 +25,14 @@ fn official() -> Option<PathBuf> {
     None
 }
 
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = cli().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn the_official_pth_gives_the_official_numbers_and_converts_to_the_same_weights() {
     let Some(dir) = official() else { return };
     let pth = dir.join("model.pth");
     let p = pth.to_str().unwrap();
-    let from_pth = json(&["eval", "--weights", p, "--dataset", "beauty", "--json"]);
+    let from_pth = json_output(&["eval", "--weights", p, "--dataset", "beauty", "--json"]);
     let st = dir.join("model.safetensors");
-    let from_st = json(&[
+    let from_st = json_output(&[
         "eval",
         "--weights",
         st.to_str().unwrap(),
@@ -61,7 +51,7 @@ fn the_official_pth_gives_the_official_numbers_and_converts_to_the_same_weights(
     );
 
     let recs = |w: &str| {
-        json(&[
+        json_output(&[
             "recommend",
             "--checkpoint",
             w,
@@ -78,7 +68,7 @@ fn the_official_pth_gives_the_official_numbers_and_converts_to_the_same_weights(
     let out = work.join("converted.safetensors");
     let o = out.to_str().unwrap();
     cli().args(["convert", p, o]).assert().success();
-    let converted = json(&["eval", "--weights", o, "--dataset", "beauty", "--json"]);
+    let converted = json_output(&["eval", "--weights", o, "--dataset", "beauty", "--json"]);
     assert_eq!(converted, from_pth);
     let before = std::fs::read(&out).unwrap();
     fails_with(&["convert", p, o], "converted.safetensors: exists");

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cli, tiny, tmp};
+use common::{cli, json_output, tiny, tmp};
 
 /// A running server and its address.
 struct Server {
@@ -140,22 +140,18 @@ fn the_endpoints_answer_and_every_bad_request_gets_its_status() {
     // The same list as `recommend --history`, tokens as strings or numbers.
     let (status, v) = s.post(r#"{"history": ["4", 5, "6"], "k": 3}"#);
     assert_eq!(status, 200);
-    let out = cli()
-        .args([
-            "recommend",
-            "--checkpoint",
-            &ckpt,
-            "--dataset",
-            &data,
-            "--history",
-            "4 5 6",
-            "-k",
-            "3",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let cli_items: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cli_items = json_output(&[
+        "recommend",
+        "--checkpoint",
+        &ckpt,
+        "--dataset",
+        &data,
+        "--history",
+        "4 5 6",
+        "-k",
+        "3",
+        "--json",
+    ]);
     let want: Vec<String> = cli_items
         .as_array()
         .unwrap()

@@ -131,9 +131,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with(path, bytes, |_| {})
 }
 
-/// [`write_atomic`], calling `step` at each of its steps (`before-write`, `temp-written`,
-/// `renamed`) so crash tests can stop the process there.
-pub fn write_atomic_with(path: &Path, bytes: &[u8], step: impl Fn(&str)) -> std::io::Result<()> {
+/// Where an atomic write of `path` puts its bytes first: `.NAME.tmpPID` beside it (the
+/// run directory removes such files of crashed writes).
+pub fn temporary_path(path: &Path) -> std::path::PathBuf {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -142,7 +142,13 @@ pub fn write_atomic_with(path: &Path, bytes: &[u8], step: impl Fn(&str)) -> std:
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    dir.join(format!(".{name}.tmp{}", std::process::id()))
+}
+
+/// [`write_atomic`], calling `step` at each of its steps (`before-write`, `temp-written`,
+/// `renamed`) so crash tests can stop the process there.
+pub fn write_atomic_with(path: &Path, bytes: &[u8], step: impl Fn(&str)) -> std::io::Result<()> {
+    let tmp = temporary_path(path);
     step("before-write");
     {
         use std::io::Write;
@@ -153,6 +159,7 @@ pub fn write_atomic_with(path: &Path, bytes: &[u8], step: impl Fn(&str)) -> std:
     step("temp-written");
     std::fs::rename(&tmp, path)?;
     // The rename itself survives a power cut once the directory is synced.
+    let dir = tmp.parent().unwrap_or(Path::new("."));
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }

@@ -26,6 +26,77 @@ pub enum Schedule {
     Joint,
 }
 
+/// How `L_rec` scores the next item: the protocol choice behind most "cannot reproduce"
+/// reports in this field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// Softmax cross-entropy over all items (the RecBole family, MCLRec's official code).
+    #[default]
+    Ce,
+    /// Binary cross-entropy with one sampled negative per target (the original SASRec and
+    /// Caser, the CoSeRec / ICLRec / SRMA code bases).
+    Bce,
+}
+
+/// How validation and test rank the target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvalProtocol {
+    /// Among all items (the paper's protocol).
+    #[default]
+    Full,
+    /// Among 100 negatives drawn uniformly from the items the user never interacted with.
+    Uni100,
+    /// Among 100 negatives drawn by popularity (interaction count) from those items.
+    Pop100,
+}
+
+impl LossKind {
+    /// `ce` or `bce`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::Ce => "ce",
+            LossKind::Bce => "bce",
+        }
+    }
+}
+
+impl std::str::FromStr for LossKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [LossKind::Ce, LossKind::Bce]
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("`{s}` is not a loss (ce, bce)"))
+    }
+}
+
+impl std::str::FromStr for EvalProtocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [
+            EvalProtocol::Full,
+            EvalProtocol::Uni100,
+            EvalProtocol::Pop100,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+        .ok_or_else(|| format!("`{s}` is not an evaluation protocol (full, uni100, pop100)"))
+    }
+}
+
+impl EvalProtocol {
+    /// `full`, `uni100` or `pop100`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EvalProtocol::Full => "full",
+            EvalProtocol::Uni100 => "uni100",
+            EvalProtocol::Pop100 => "pop100",
+        }
+    }
+}
+
 /// The paper's per-dataset settings: MCLRec's `lambda` and `beta` (Section 5.1.4 and the
 /// official code's scripts); every other setting is shared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +188,12 @@ pub struct TrainConfig {
     pub no_reg: bool,
     /// Ablation: one augmenter for both views.
     pub shared_augmenter: bool,
+    /// The loss of next-item prediction (`ce` unless said: runs from before it existed).
+    #[serde(default)]
+    pub loss: LossKind,
+    /// The ranking protocol of validation and test (`full` unless said).
+    #[serde(default)]
+    pub eval: EvalProtocol,
     /// Users per evaluation chunk.
     pub eval_chunk: usize,
 }
@@ -162,6 +239,8 @@ impl TrainConfig {
             no_cl2: false,
             no_reg: false,
             shared_augmenter: false,
+            loss: LossKind::Ce,
+            eval: EvalProtocol::Full,
             eval_chunk: 128,
         }
     }

@@ -6,6 +6,8 @@
 //! input length, so a chunk pads little), in parallel; memory stays at one
 //! `chunk x items` block per thread, never a users x items matrix. Each user's numbers
 //! depend only on that user's input, so the result does not depend on the chunk size.
+//! With [`EvalOptions::negatives`] a target is ranked among its sampled negatives instead
+//! (the `uni100` / `pop100` protocols).
 
 use mclrec_autograd::{ParamStore, Tape};
 use mclrec_models::{Bound, SasRecEncoder, SeqBatch};
@@ -26,6 +28,9 @@ pub struct EvalOptions {
     /// Exclude items of the input sequence (other than the target) from the ranking. Off
     /// in the official protocol.
     pub mask_history: bool,
+    /// Rank each case's target among these items only (one list per case, in the order of
+    /// the cases: [`crate::sampled_eval`]) instead of among all items.
+    pub negatives: Option<std::sync::Arc<Vec<Vec<usize>>>>,
 }
 
 impl Default for EvalOptions {
@@ -33,6 +38,7 @@ impl Default for EvalOptions {
         EvalOptions {
             chunk: 128,
             mask_history: false,
+            negatives: None,
         }
     }
 }
@@ -91,6 +97,20 @@ pub fn evaluate<E: Element>(
             let h = represent(encoder, store, &inputs);
             let scores = h.matmul_t(&items, false, true);
             let targets: Vec<usize> = idx.iter().map(|&i| cases[i].target - 1).collect();
+            if let Some(negs) = &opts.negatives {
+                // A sampled protocol: the target against its own negatives only.
+                let s = scores.to_vec();
+                return idx
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &i)| {
+                        let row = &s[r * n_items..(r + 1) * n_items];
+                        let target = row[cases[i].target - 1];
+                        let greater = negs[i].iter().filter(|&&j| row[j - 1] > target).count();
+                        (i, greater + 1)
+                    })
+                    .collect();
+            }
             // Counted where the scores are: one number per user comes back from a GPU.
             let mut greater = scores.count_greater(&targets);
             if opts.mask_history {

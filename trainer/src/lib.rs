@@ -20,11 +20,12 @@ pub mod noise;
 pub mod prepare;
 pub mod run;
 pub mod run_dir;
+pub mod sampled_eval;
 mod sampler;
 pub mod split;
 pub mod train_step;
 
-pub use config::{ModelKind, Preset, Schedule, TrainConfig};
+pub use config::{EvalProtocol, LossKind, ModelKind, Preset, Schedule, TrainConfig};
 pub use dataset::{DataError, Dataset, Format, MIN_INTERACTIONS};
 pub use evaluate::{evaluate, EvalOptions, EvalResult};
 pub use metrics::{Metrics, KS};

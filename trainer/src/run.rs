@@ -3,7 +3,8 @@
 //! The run directory holds `config.toml` (the resolved configuration), `item_map.tsv`
 //! (item tokens by internal id), `metrics.jsonl`
 //! (one line per epoch), `last.safetensors` and `best.safetensors` (checkpoints), and at
-//! the end `results.json` (`{"best_epoch": n, "valid": {...}, "test": {...}}`).
+//! the end `results.json` (`{"best_epoch": n, "protocol": {"loss": "ce", "eval": "full"},
+//! "valid": {...}, "test": {...}}`).
 //!
 //! Every random draw of epoch `e` comes from a ChaCha8 stream fixed by `(seed, e)`, so a run
 //! resumed from the checkpoint of epoch `k` continues exactly as the uninterrupted run.
@@ -320,10 +321,15 @@ pub fn run(
         config.batch_size,
     );
     let valid_cases = eval_cases(data, Split::Valid, config.max_len);
-    let eval_opts = EvalOptions {
+    let test_cases = eval_cases(data, Split::Test, config.max_len);
+    // The protocol's negatives (none for full ranking), the same for every model and run.
+    let opts_for = |cases: &[crate::EvalCase]| EvalOptions {
         chunk: config.eval_chunk,
         mask_history: false,
+        negatives: crate::sampled_eval::sampled_negatives(data, cases, config.eval)
+            .map(std::sync::Arc::new),
     };
+    let eval_opts = opts_for(&valid_cases);
     let mut best_params = if progress.best_epoch > 0 {
         Some(load_params(&best_path, &learner.model)?)
     } else {
@@ -473,12 +479,17 @@ pub fn run(
     let test = evaluate(
         &model.encoder,
         &model.store,
-        &eval_cases(data, Split::Test, config.max_len),
-        &eval_opts,
+        &test_cases,
+        &opts_for(&test_cases),
     )
     .metrics;
     let results_path = out.join("results.json");
-    let results = json!({ "best_epoch": progress.best_epoch, "valid": valid.to_json(), "test": test.to_json() });
+    let results = json!({
+        "best_epoch": progress.best_epoch,
+        "protocol": {"loss": config.loss.name(), "eval": config.eval.name()},
+        "valid": valid.to_json(),
+        "test": test.to_json(),
+    });
     write_atomic(&results_path, format!("{results:#}\n").as_bytes()).map_err(io(&results_path))?;
     Ok(RunResult {
         best_epoch: progress.best_epoch,

@@ -2,13 +2,13 @@
 //! encoder step again (ARCHITECTURE.md section 4).
 
 use mclrec_autograd::{Adam, Optimizer, Tape};
-use mclrec_models::losses::{rec_loss, MclrecLosses};
+use mclrec_models::losses::{bce_loss, rec_loss, MclrecLosses};
 use mclrec_models::{Bound, Mclrec, SeqBatch};
 use mclrec_tensor::{Device, DeviceError};
 use rand::RngCore;
 
 use crate::augment::two_views;
-use crate::config::{ModelKind, Schedule, TrainConfig};
+use crate::config::{LossKind, ModelKind, Schedule, TrainConfig};
 use crate::TrainSample;
 
 /// The loss terms of a batch's first encoder step (what the epoch log averages).
@@ -112,12 +112,16 @@ impl Learner {
             .filter(|_| self.config.needs_views())
             .map(|v| SeqBatch::concat(&[batch, &v.first, &v.second]));
         let all = with_views.as_ref().unwrap_or(batch);
-        let first = self.encoder_step(all, targets, joint, "1 (encoder)", rng)?;
+        // BCE's negatives are drawn once per batch (both encoder steps score them).
+        let negatives =
+            (self.config.loss == LossKind::Bce).then(|| self.draw_negatives(batch, targets, rng));
+        let negatives = negatives.as_deref();
+        let first = self.encoder_step(all, targets, negatives, joint, "1 (encoder)", rng)?;
         if mclrec && meta && !joint {
             let views = views.expect("MCLRec needs views");
             self.augmenter_step(&SeqBatch::concat(&[&views.first, &views.second]), rng)?;
             if self.config.schedule == Schedule::ThreeStep {
-                self.encoder_step(all, targets, false, "3 (encoder)", rng)?;
+                self.encoder_step(all, targets, negatives, false, "3 (encoder)", rng)?;
             }
         }
         Ok(first)
@@ -131,6 +135,7 @@ impl Learner {
         &mut self,
         all: &SeqBatch,
         targets: &[usize],
+        negatives: Option<&[usize]>,
         joint: bool,
         step: &'static str,
         rng: &mut dyn RngCore,
@@ -156,7 +161,11 @@ impl Learner {
             } else {
                 encoded.narrow(0, 0, b)
             };
-            let rec = rec_loss(h, m.encoder.class_embeddings(&p), targets);
+            let classes = m.encoder.class_embeddings(&p);
+            let rec = match negatives {
+                Some(negs) => bce_loss(h, classes, targets, negs),
+                None => rec_loss(h, classes, targets),
+            };
             let mut out = BatchLosses {
                 rec: rec.value().item() as f64,
                 ..Default::default()
@@ -196,6 +205,35 @@ impl Learner {
         };
         apply_update(self, grads, joint);
         Ok(out)
+    }
+
+    /// One negative per target for the BCE loss: an item that is neither the target nor in
+    /// the input sequence (SASRec's rule, over the sample's input rather than the user's
+    /// whole history), uniformly.
+    fn draw_negatives(
+        &self,
+        batch: &SeqBatch,
+        targets: &[usize],
+        rng: &mut dyn RngCore,
+    ) -> Vec<usize> {
+        use rand::Rng;
+        let n = self.model.encoder.config.n_real_items();
+        targets
+            .iter()
+            .enumerate()
+            .map(|(s, &t)| {
+                let seen = &batch.items[batch.layout.range(s)];
+                // A bounded search: a sequence that holds nearly every item takes what it gets.
+                let mut j = rng.gen_range(1..=n);
+                for _ in 0..64 {
+                    if j != t && !seen.contains(&j) {
+                        break;
+                    }
+                    j = rng.gen_range(1..=n);
+                }
+                j
+            })
+            .collect()
     }
 
     /// `lambda L_cl1 + L_cl2 + R` recomputed with the current encoder, updating only the

@@ -219,3 +219,81 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// 300 items, item `i` followed by `i + 1` nine times in ten.
+fn planted_wide() -> Dataset {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut text = String::new();
+    for u in 0..400 {
+        let len = rng.gen_range(5..12);
+        let mut s = vec![rng.gen_range(1..=300)];
+        while s.len() < len {
+            let next = if rng.gen_bool(0.9) {
+                s[s.len() - 1] % 300 + 1
+            } else {
+                rng.gen_range(1..=300)
+            };
+            s.push(next);
+        }
+        let items: Vec<String> = s.iter().map(|v| v.to_string()).collect();
+        text += &format!("u{u} {}\n", items.join(" "));
+    }
+    Dataset::from_text(&text, "wide.txt").unwrap()
+}
+
+#[test]
+fn the_bce_loss_learns_and_sampled_protocols_rank_above_full_ranking() {
+    use mclrec_trainer::evaluate::{evaluate, EvalOptions};
+    use mclrec_trainer::sampled_eval::sampled_negatives;
+    use mclrec_trainer::{eval_cases, EvalProtocol, LossKind, Split};
+    let data = planted_wide();
+    let dir = out_dir("bce");
+    let config = TrainConfig {
+        loss: LossKind::Bce,
+        lr: 5e-3,
+        ..config(ModelKind::Sasrec, Schedule::ThreeStep, 10)
+    };
+    let r = run(&config, &data, &dir, RunMode::New, &mut Silent).unwrap();
+    let hr = r.valid.get("hr@10").unwrap();
+    assert!(hr > 0.3, "BCE SASRec: valid HR@10 {hr} (chance 10 / 300)");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(
+        results["protocol"],
+        serde_json::json!({"loss": "bce", "eval": "full"})
+    );
+    // The best model under each protocol.
+    let bytes = std::fs::read(dir.join("best.safetensors")).unwrap();
+    let (store, enc) =
+        mclrec_models::weights::load_encoder::<f32>(&bytes, "best", data.n_items(), 2).unwrap();
+    let cases = eval_cases(&data, Split::Test, 20);
+    let hr10 = |p: EvalProtocol| {
+        let opts = EvalOptions {
+            negatives: sampled_negatives(&data, &cases, p).map(std::sync::Arc::new),
+            ..Default::default()
+        };
+        evaluate(&enc, &store, &cases, &opts)
+            .metrics
+            .get("hr@10")
+            .unwrap()
+    };
+    let (full, uni, pop) = (
+        hr10(EvalProtocol::Full),
+        hr10(EvalProtocol::Uni100),
+        hr10(EvalProtocol::Pop100),
+    );
+    assert_eq!(
+        uni,
+        hr10(EvalProtocol::Uni100),
+        "the same negatives every time"
+    );
+    assert!(
+        uni > full,
+        "100 negatives are easier than 300 items: {uni} vs {full}"
+    );
+    assert!(
+        pop >= full && pop != uni,
+        "pop100 {pop}, uni100 {uni}, full {full}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,4 +1,5 @@
-//! Elementwise functions: `exp`, `ln`, `sqrt`, GELU (erf form), ReLU, `clamp_min`.
+//! Elementwise functions: `exp`, `ln`, `sqrt`, GELU (erf form), ReLU, `clamp_min`,
+//! `log_sigmoid`.
 //!
 //! | op | forward | backward `dx` |
 //! |---|---|---|
@@ -8,8 +9,10 @@
 //! | `gelu` | `x/2 (1 + erf(x/sqrt 2))` | `g (Phi(x) + x phi(x))` |
 //! | `clamp_min(c)` | `max(x, c)` | `g [x > c]` |
 //! | `relu` | `clamp_min(0)` | `g [x > 0]` |
+//! | `log_sigmoid` | `ln σ(x) = min(x, 0) - ln(1 + e^-abs(x))` | `g (1 - e^y)` (= `g σ(-x)`) |
 //!
-//! PyTorch: `exp`, `log`, `sqrt`, `F.gelu` (default, erf), `clamp(min=c)`, `relu`.
+//! PyTorch: `exp`, `log`, `sqrt`, `F.gelu` (default, erf), `clamp(min=c)`, `relu`,
+//! `F.logsigmoid`.
 
 use mclrec_tensor::{Element, Tensor};
 
@@ -21,6 +24,7 @@ enum Kind<E> {
     Sqrt,
     Gelu,
     ClampMin(E),
+    LogSigmoid,
 }
 
 struct UnaryBackward<E: Element> {
@@ -38,6 +42,8 @@ impl<E: Element> Backward<E> for UnaryBackward<E> {
             Kind::Sqrt => g.div(&self.y_val.mul_scalar(E::from_f64(2.0))),
             Kind::Gelu => self.x_val.gelu_backward(g),
             Kind::ClampMin(c) => g.mul(&self.x_val.gt_scalar(c)),
+            // 1 - σ(x) = 1 - e^y, from the output: no overflow for any x.
+            Kind::LogSigmoid => g.mul(&self.y_val.exp().neg().add_scalar(E::one())),
         };
         grads.add(self.x, gx);
     }
@@ -52,6 +58,7 @@ impl<'t, E: Element> Var<'t, E> {
             Kind::Sqrt => x_val.sqrt(),
             Kind::Gelu => x_val.gelu(),
             Kind::ClampMin(c) => x_val.clamp_min(c),
+            Kind::LogSigmoid => log_sigmoid(&x_val),
         };
         let y = y_val.clone();
         self.tape.record(y, &[self], || {
@@ -88,11 +95,47 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn relu(self) -> Var<'t, E> {
         self.clamp_min(E::zero())
     }
+    /// `ln σ(x)`, computed without overflow for large `|x|` (the BCE loss of sampled
+    /// negatives: `-ln σ(s_pos) - ln σ(-s_neg)`).
+    pub fn log_sigmoid(self) -> Var<'t, E> {
+        self.unary_op(Kind::LogSigmoid)
+    }
+}
+
+/// `min(x, 0) - ln(1 + e^-|x|)`: the exponent is never positive.
+fn log_sigmoid<E: Element>(x: &Tensor<E>) -> Tensor<E> {
+    let pos = x.clamp_min(E::zero());
+    let neg_part = x.sub(&pos); // min(x, 0)
+    let abs = pos.sub(&neg_part);
+    neg_part.sub(&abs.neg().exp().add_scalar(E::one()).ln())
 }
 
 #[cfg(test)]
 mod tests {
     use crate::gradcheck::check_gradients;
+    use crate::Tape;
+    use mclrec_tensor::Tensor;
+
+    #[test]
+    fn log_sigmoid_is_exact_and_finite_far_out() {
+        let tape = Tape::new();
+        let x = tape.leaf(Tensor::from_vec(
+            vec![-800.0f64, -3.0, 0.0, 2.0, 800.0],
+            &[5],
+        ));
+        let y = x.log_sigmoid().value().to_vec();
+        let want = [
+            -800.0,
+            -(1.0 + 3f64.exp()).ln(),
+            -(2f64.ln()),
+            -(1.0 + (-2f64).exp()).ln(),
+            0.0,
+        ];
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+    }
+
     use crate::gradcheck::strategies::{away_from_zero, shape, tensor};
     use proptest::prelude::*;
 
@@ -117,6 +160,10 @@ mod tests {
         #[test]
         fn grad_relu(s in shape(3), seed in 0u64..1000) {
             check_gradients(&[away_from_zero(&s, seed, 1e-3)], |v| v[0].relu()).map_err(TestCaseError::fail)?;
+        }
+        #[test]
+        fn grad_log_sigmoid(s in shape(3), seed in 0u64..1000) {
+            check_gradients(&[tensor(&s, seed, -6.0, 6.0)], |v| v[0].log_sigmoid()).map_err(TestCaseError::fail)?;
         }
         #[test]
         fn grad_clamp_min(s in shape(3), seed in 0u64..1000) {

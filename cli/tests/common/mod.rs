@@ -55,3 +55,29 @@ pub fn fails_with(args: &[&str], what: &str) {
     assert!(err.contains(what), "{args:?}: expected `{what}` in: {err}");
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
 }
+
+/// Runs the binary, asserts success, and parses its stdout as JSON.
+pub fn json_output(args: &[&str]) -> serde_json::Value {
+    let out = cli().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A run's `metrics.jsonl` records without their timings (which differ between runs).
+pub fn metrics_without_time(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            for k in ["seconds", "eval_seconds", "samples_per_s"] {
+                v.as_object_mut().unwrap().remove(k);
+            }
+            v
+        })
+        .collect()
+}
