@@ -2,15 +2,18 @@
 //!
 //! A `.pth` file is a zip archive: `PREFIX/data.pkl` is a pickle of the saved object and
 //! `PREFIX/data/KEY` holds the raw bytes of each storage. A pickle is a program for a small
-//! stack machine that may name any Python callable, so this reader runs only the opcodes a
-//! state dict needs and calls only the three constructors one is built from
-//! (`collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`,
-//! `torch._utils._rebuild_parameter`); any other callable, opcode or storage type is an error
-//! that names it. Nothing is ever executed.
+//! stack machine that may name any Python callable, so this reader never calls one: it runs
+//! the opcodes of protocols 2-5 that hold data, builds dicts and tensors from the three
+//! constructors a state dict is made of (`collections.OrderedDict`,
+//! `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter`), and keeps any
+//! other object (a RecBole `Config`, a `torch.device`, an enum) as an opaque placeholder
+//! that is never constructed. The state dict itself must hold tensors only: an opaque
+//! object there, an unknown opcode or a non-float tensor in it is an error that names it.
 //!
 //! The object may be the state dict itself or, as RecBole and the official MCLRec code save
-//! it, a dict holding it under `state_dict`. Tensors of float32 or float64 storages are
-//! read (any strides), and given back by name.
+//! it, a dict holding it under `state_dict` beside other entries (config, epoch, optimiser
+//! state), which are read past. Tensors of float32 or float64 storages are read (any
+//! strides), and given back by name.
 //!
 //! ```no_run
 //! let bytes = std::fs::read("model.pth").unwrap();
@@ -78,9 +81,16 @@ pub fn read_state_dict(
     };
     let mut out = Vec::new();
     for (k, v) in dict {
-        let (Value::Str(name), Value::Tensor(t)) = (k, v) else {
-            continue; // e.g. non-tensor entries of a checkpoint dict
+        let t = match (k, v) {
+            (Value::Str(name), Value::Tensor(t)) => (name, t),
+            (Value::Str(name), Value::Opaque(what)) => {
+                return Err(fail(format!(
+                    "entry `{name}` is an object of `{what}`, not a tensor; refused (nothing is executed)"
+                )))
+            }
+            _ => continue, // plain values beside the tensors (an epoch, a name)
         };
+        let (name, t) = t;
         let raw = read_entry(&mut zip, &format!("{prefix}data/{}", t.storage.key)).map_err(fail)?;
         let tensor = t
             .materialise(&raw)
@@ -108,10 +118,12 @@ fn read_entry<R: Read + std::io::Seek>(
 }
 
 /// The element types of storages this reader accepts.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Dtype {
     F32,
     F64,
+    /// Any other storage (read past; an error if a state-dict tensor uses it).
+    Other(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -133,9 +145,14 @@ impl TensorRef {
     /// The tensor's values gathered from its storage's bytes (little-endian, as torch
     /// writes them on every platform it runs on).
     fn materialise(&self, raw: &[u8]) -> Result<Tensor<f32>, String> {
-        let width = match self.storage.dtype {
+        let width = match &self.storage.dtype {
             Dtype::F32 => 4,
             Dtype::F64 => 8,
+            Dtype::Other(ty) => {
+                return Err(format!(
+                    "a `{ty}` tensor: only float32 and float64 tensors are read"
+                ))
+            }
         };
         let available = raw.len() / width;
         if available < self.storage.numel {
@@ -175,7 +192,7 @@ impl TensorRef {
             let b = &raw[i * width..(i + 1) * width];
             match self.storage.dtype {
                 Dtype::F32 => f32::from_le_bytes(b.try_into().expect("4 bytes")),
-                Dtype::F64 => f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32,
+                _ => f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32,
             }
         };
         let mut values = Vec::with_capacity(numel);
@@ -215,6 +232,8 @@ enum Value {
     Global(String, String),
     Storage(Storage),
     Tensor(TensorRef),
+    /// An object of this class (or bytes): kept in place, never constructed.
+    Opaque(String),
     Mark,
 }
 
@@ -232,6 +251,7 @@ impl Value {
             Value::Global(..) => "global",
             Value::Storage(_) => "storage",
             Value::Tensor(_) => "tensor",
+            Value::Opaque(_) => "opaque object",
             Value::Mark => "mark",
         }
     }
@@ -542,13 +562,66 @@ impl Machine {
                     }
                 }
                 b'b' => {
-                    // BUILD: the state of a dict (a state dict's `_metadata`) or a tensor is
-                    // not needed; nothing else may be built.
+                    // BUILD: the state of a dict (a state dict's `_metadata`), a tensor or an
+                    // opaque object is not needed.
                     self.pop()?;
                     match self.top()? {
-                        Value::Dict(_) | Value::Tensor(_) => {}
+                        Value::Dict(_) | Value::Tensor(_) | Value::Opaque(_) => {}
                         other => return Err(format!("BUILD on a {}", other.kind())),
                     }
+                }
+                0x81 | 0x92 => {
+                    // NEWOBJ(_EX): `cls.__new__(cls, *args)`, kept opaque, never run.
+                    if op == 0x92 {
+                        self.pop()?; // kwargs
+                    }
+                    self.pop()?; // args
+                    let cls = self.pop()?;
+                    let Value::Global(module, name) = cls else {
+                        return Err(format!("NEWOBJ of a {}", cls.kind()));
+                    };
+                    self.push(Value::Opaque(format!("{module}.{name}")))?
+                }
+                b'B' | b'C' | 0x8e | 0x96 => {
+                    // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8: data a state dict
+                    // does not use.
+                    let n = match op {
+                        b'C' => r.u8()? as usize,
+                        b'B' => r.u32()? as usize,
+                        _ => usize::try_from(r.u64()?).map_err(|_| "bytes too long")?,
+                    };
+                    r.take(n)?;
+                    self.push(Value::Opaque("bytes".into()))?
+                }
+                0x8b => {
+                    // LONG4: an integer too large for any size or offset here.
+                    let n = r.u32()? as usize;
+                    r.take(n)?;
+                    self.push(Value::Opaque("int".into()))?
+                }
+                b'0' => {
+                    self.pop()?;
+                }
+                b'1' => {
+                    self.pop_mark()?;
+                }
+                b'2' => {
+                    let v = self.stack.last().cloned().ok_or("stack underflow")?;
+                    let weight = v.weight();
+                    self.count(weight)?;
+                    self.stack.push(v);
+                }
+                0x8f => self.push(Value::List(Vec::new()))?, // EMPTY_SET, as a list
+                0x90 => {
+                    let items = self.pop_mark()?;
+                    match self.top()? {
+                        Value::List(l) => l.extend(items),
+                        other => return Err(format!("ADDITEMS on a {}", other.kind())),
+                    }
+                }
+                0x91 => {
+                    let items = self.pop_mark()?;
+                    self.push(Value::List(items))?
                 }
                 other => {
                     return Err(format!(
@@ -585,9 +658,8 @@ fn reduce(callable: Value, args: Value) -> Result<Value, String> {
             t @ Value::Tensor(_) => Ok(t.clone()),
             other => Err(format!("_rebuild_parameter of a {}", other.kind())),
         },
-        _ => Err(format!(
-            "the pickle calls `{module}.{name}`, which a state dict does not need; refused (nothing is executed)"
-        )),
+        // Anything else stays a placeholder of its class: never called.
+        _ => Ok(Value::Opaque(format!("{module}.{name}"))),
     }
 }
 
@@ -606,11 +678,7 @@ fn persistent_load(pid: Value) -> Result<Value, String> {
     let dtype = match ty.as_str() {
         "FloatStorage" => Dtype::F32,
         "DoubleStorage" => Dtype::F64,
-        other => {
-            return Err(format!(
-                "a `{other}`: only float32 and float64 tensors are read"
-            ))
-        }
+        other => Dtype::Other(other.to_string()),
     };
     if key.contains(['/', '\\']) || key.contains("..") {
         return Err(format!("a storage key `{key}` that is not a plain name"));
@@ -687,7 +755,7 @@ mod tests {
         let bytes = archive(&program("os\nsystem"), &[0.; 6]);
         let e = read_state_dict(&bytes, "m.pth").unwrap_err().to_string();
         assert!(
-            e.contains("calls `os.system`") && e.contains("refused"),
+            e.contains("entry `w` is an object of `os.system`, not a tensor; refused"),
             "{e}"
         );
         let bytes = archive(&program("torch._utils\n_rebuild_tensor_v2"), &[0.; 5]);
@@ -700,6 +768,74 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("legacy"), "{e}");
+    }
+
+    /// `X`-encoded string.
+    fn text(p: &mut Vec<u8>, v: &str) {
+        p.push(b'X');
+        p.extend((v.len() as u32).to_le_bytes());
+        p.extend(v.as_bytes());
+    }
+
+    /// A tensor of `numel` values of storage `key` of type `ty`, contiguous, 1-d.
+    fn tensor(p: &mut Vec<u8>, ty: &str, key: &str, numel: u8) {
+        p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+        text(p, "storage");
+        p.extend(format!("ctorch\n{ty}\n").as_bytes());
+        text(p, key);
+        text(p, "cpu");
+        p.extend([
+            b'K', numel, b't', b'Q', b'K', 0, b'K', numel, 0x85, b'K', 1, 0x85, 0x89,
+        ]);
+        p.extend(b"ccollections\nOrderedDict\n)Rt");
+        p.push(b'R');
+    }
+
+    #[test]
+    fn a_recbole_checkpoint_dict_is_read_past_its_config_and_optimiser() {
+        // {'config': Config.__new__ + BUILD({'device': torch.device('cpu')}), 'epoch': 5,
+        //  'state_dict': OrderedDict(w=float tensor), 'other_parameter': b'..',
+        //  'optimizer': {'step': a LongStorage tensor}}, as RecBole's `_save_checkpoint`.
+        let mut p = vec![0x80, 2, b'}', b'('];
+        text(&mut p, "config");
+        p.extend(b"crecbole.config.configurator\nConfig\n)\x81}");
+        text(&mut p, "device");
+        p.extend(b"ctorch\ndevice\n");
+        text(&mut p, "cpu");
+        p.extend([0x85, b'R', b's', b'b']);
+        text(&mut p, "epoch");
+        p.extend([b'K', 5]);
+        text(&mut p, "state_dict");
+        p.extend(b"ccollections\nOrderedDict\n)R(");
+        text(&mut p, "w");
+        tensor(&mut p, "FloatStorage", "0", 6);
+        p.push(b'u');
+        text(&mut p, "other_parameter");
+        p.extend([b'C', 3, 1, 2, 3]);
+        text(&mut p, "optimizer");
+        p.push(b'}');
+        text(&mut p, "step");
+        tensor(&mut p, "LongStorage", "1", 1);
+        p.extend([b's', b'u', b'.']);
+        let bytes = archive(&p, &[1., 2., 3., 4., 5., 6.]);
+        let t = read_state_dict(&bytes, "recbole.pth").unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].0.as_str(), t[0].1.to_vec()),
+            ("w", vec![1., 2., 3., 4., 5., 6.])
+        );
+        // A non-float tensor inside the state dict is named.
+        let mut q = vec![0x80, 2, b'}'];
+        text(&mut q, "w");
+        tensor(&mut q, "LongStorage", "0", 6);
+        q.extend([b's', b'.']);
+        let e = read_state_dict(&archive(&q, &[0.; 12]), "m.pth")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`w`: a `LongStorage` tensor: only float32 and float64"),
+            "{e}"
+        );
     }
 
     #[test]
