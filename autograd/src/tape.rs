@@ -6,6 +6,10 @@
 //! [`Var::backward`] is a plain loop from the loss back to the first node: no topological
 //! sort is needed.
 //!
+//! Every node also records its op's name and its inputs, so a tape can be looked at: it
+//! prints one line per node (`{tape}`, or `{tape:?}`) and exports a Graphviz graph
+//! ([`Tape::to_dot`]).
+//!
 //! Gradients never live on the values. `backward` returns a fresh [`Gradients`] store keyed by
 //! node id, so calling it twice gives the same answer twice (micrograd's `.grad` fields would
 //! silently double).
@@ -29,6 +33,10 @@ struct Node<E: Element> {
     requires_grad: bool,
     backward: Option<Box<dyn Backward<E>>>,
     param: Option<ParamId>,
+    /// The op that made it (`leaf`, `constant`, `param` for inputs).
+    op: &'static str,
+    /// Its inputs: `edges[inputs.0..inputs.1]` of the tape.
+    inputs: (usize, usize),
 }
 
 /// The list of values computed in one step, in execution order.
@@ -48,6 +56,9 @@ struct Node<E: Element> {
 /// ```
 pub struct Tape<E: Element = f32> {
     nodes: RefCell<Vec<Node<E>>>,
+    /// Every node's input ids, one after another (one list for the tape, so recording a
+    /// node allocates nothing once the list has grown).
+    edges: RefCell<Vec<usize>>,
     grad_enabled: Cell<bool>,
 }
 
@@ -74,6 +85,7 @@ impl<E: Element> Tape<E> {
     pub fn new() -> Self {
         Tape {
             nodes: RefCell::new(Vec::new()),
+            edges: RefCell::new(Vec::new()),
             grad_enabled: Cell::new(true),
         }
     }
@@ -82,6 +94,7 @@ impl<E: Element> Tape<E> {
     /// previous step can outlive it.
     pub fn reset(&mut self) {
         self.nodes.get_mut().clear();
+        self.edges.get_mut().clear();
     }
 
     /// The number of recorded nodes.
@@ -92,6 +105,14 @@ impl<E: Element> Tape<E> {
     /// True when nothing has been recorded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Stores `inputs` as a node's edges.
+    fn edges_of(&self, inputs: &[Var<'_, E>]) -> (usize, usize) {
+        let mut edges = self.edges.borrow_mut();
+        let start = edges.len();
+        edges.extend(inputs.iter().map(|v| v.id));
+        (start, edges.len())
     }
 
     fn push(&self, node: Node<E>) -> Var<'_, E> {
@@ -110,6 +131,8 @@ impl<E: Element> Tape<E> {
             requires_grad: true,
             backward: None,
             param: None,
+            op: "leaf",
+            inputs: (0, 0),
         })
     }
 
@@ -120,6 +143,8 @@ impl<E: Element> Tape<E> {
             requires_grad: false,
             backward: None,
             param: None,
+            op: "constant",
+            inputs: (0, 0),
         })
     }
 
@@ -132,6 +157,8 @@ impl<E: Element> Tape<E> {
             requires_grad: self.grad_enabled.get(),
             backward: None,
             param: Some(id),
+            op: "param",
+            inputs: (0, 0),
         })
     }
 
@@ -149,10 +176,11 @@ impl<E: Element> Tape<E> {
         r
     }
 
-    /// Records the result of an op. `make_backward` is only called when a gradient must flow
-    /// back through the op (some input requires one and recording is on).
+    /// Records the result of the op named `op`. `make_backward` is only called when a
+    /// gradient must flow back through the op (some input requires one and recording is on).
     pub fn record<'t>(
         &'t self,
+        op: &'static str,
         value: Tensor<E>,
         inputs: &[Var<'t, E>],
         make_backward: impl FnOnce() -> Box<dyn Backward<E>>,
@@ -166,12 +194,110 @@ impl<E: Element> Tape<E> {
         } else {
             None
         };
+        let inputs = self.edges_of(inputs);
         self.push(Node {
             value,
             requires_grad,
             backward,
             param: None,
+            op,
+            inputs,
         })
+    }
+
+    /// The tape as a Graphviz graph: inputs as ellipses (parameters filled), ops as boxes,
+    /// each labelled with its id, name and shape; an edge from every input to its op.
+    /// `dot -Tpng tape.dot -o tape.png` draws it.
+    ///
+    /// ```
+    /// use mclrec_autograd::Tape;
+    /// use mclrec_tensor::Tensor;
+    ///
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::from_f64s(&[1.0, 2.0], &[2]));
+    /// let _y = (x * x).sum_all();
+    /// let dot = tape.to_dot();
+    /// assert!(dot.contains("n1 [label=\"#1 mul\\n[2]\", shape=box]"));
+    /// assert!(dot.contains("n0 -> n1"));
+    /// ```
+    pub fn to_dot(&self) -> String {
+        let nodes = self.nodes.borrow();
+        let edges = self.edges.borrow();
+        let mut out = String::from("digraph tape {\n  rankdir=LR;\n");
+        for (i, n) in nodes.iter().enumerate() {
+            let style = match (n.op, n.param.is_some()) {
+                (_, true) => "shape=ellipse, style=filled, fillcolor=lightgrey",
+                ("leaf" | "constant", _) => "shape=ellipse",
+                _ => "shape=box",
+            };
+            out += &format!(
+                "  n{i} [label=\"#{i} {}\\n{:?}\", {style}];\n",
+                n.op,
+                n.value.shape()
+            );
+            for &from in &edges[n.inputs.0..n.inputs.1] {
+                out += &format!("  n{from} -> n{i};\n");
+            }
+        }
+        out + "}\n"
+    }
+}
+
+/// One line per node: id, op, shape, inputs, and whether a gradient flows to it.
+///
+/// ```
+/// use mclrec_autograd::Tape;
+/// use mclrec_tensor::Tensor;
+///
+/// let tape = Tape::<f64>::new();
+/// let x = tape.leaf(Tensor::from_f64s(&[1.0, 2.0, 3.0], &[3]));
+/// let y = (x * x + x).sum_all();
+/// let _ = y.backward();
+/// assert_eq!(
+///     tape.to_string(),
+///     "#0 leaf     [3] grad\n\
+///      #1 mul      [3] <- #0, #0 grad\n\
+///      #2 add      [3] <- #1, #0 grad\n\
+///      #3 reshape  [3] <- #2 grad\n\
+///      #4 sum_axis []  <- #3 grad\n"
+/// );
+/// ```
+impl<E: Element> std::fmt::Display for Tape<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nodes = self.nodes.borrow();
+        let edges = self.edges.borrow();
+        let op_w = nodes.iter().map(|n| n.op.len()).max().unwrap_or(0);
+        let shape_w = nodes
+            .iter()
+            .map(|n| format!("{:?}", n.value.shape()).len())
+            .max()
+            .unwrap_or(0);
+        for (i, n) in nodes.iter().enumerate() {
+            let ins: Vec<String> = edges[n.inputs.0..n.inputs.1]
+                .iter()
+                .map(|j| format!("#{j}"))
+                .collect();
+            let ins = if ins.is_empty() {
+                String::new()
+            } else {
+                format!(" <- {}", ins.join(", "))
+            };
+            let shape = format!("{:?}", n.value.shape());
+            let param = n.param.map_or(String::new(), |p| format!(" param {}", p.0));
+            let grad = if n.requires_grad { " grad" } else { "" };
+            writeln!(
+                f,
+                "#{i} {:<op_w$} {shape:<shape_w$}{ins}{param}{grad}",
+                n.op
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl<E: Element> std::fmt::Debug for Tape<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tape with {} nodes:\n{self}", self.len())
     }
 }
 
@@ -305,5 +431,50 @@ impl<E: Element> Gradients<E> {
         for (id, g) in &self.params {
             store.accumulate_grad(*id, g);
         }
+    }
+}
+
+#[cfg(test)]
+mod view_tests {
+    use super::*;
+
+    #[test]
+    fn a_tape_shows_its_parameters_constants_and_edges() {
+        let mut store = ParamStore::<f64>::new();
+        let g = store.group("g");
+        let w = store.add("w", Tensor::from_f64s(&[1.0, 2.0, 3.0, 4.0], &[2, 2]), g);
+        let tape = Tape::new();
+        let wv = tape.param(&store, w);
+        let x = tape.constant(Tensor::from_f64s(&[1.0, -1.0], &[1, 2]));
+        let y = x.matmul(wv).relu();
+        let text = tape.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(
+            lines[0].starts_with("#0 param") && lines[0].ends_with("param 0 grad"),
+            "{text}"
+        );
+        assert!(
+            lines[1].starts_with("#1 constant") && !lines[1].ends_with("grad"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("matmul") && lines[2].contains("<- #1, #0"),
+            "{text}"
+        );
+        assert!(
+            lines[3].contains("clamp_min") && lines[3].contains("<- #2"),
+            "{text}"
+        );
+        let dot = tape.to_dot();
+        for edge in ["n1 -> n2", "n0 -> n2", "n2 -> n3"] {
+            assert!(dot.contains(edge), "{dot}");
+        }
+        assert!(
+            dot.contains("fillcolor=lightgrey"),
+            "the parameter is marked: {dot}"
+        );
+        assert!(format!("{tape:?}").starts_with("Tape with 4 nodes:"));
+        let _ = y;
     }
 }

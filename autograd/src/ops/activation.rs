@@ -34,6 +34,20 @@ struct UnaryBackward<E: Element> {
     kind: Kind<E>,
 }
 
+impl<E> Kind<E> {
+    /// The op's name on the tape.
+    fn name(&self) -> &'static str {
+        match self {
+            Kind::Exp => "exp",
+            Kind::Ln => "ln",
+            Kind::Sqrt => "sqrt",
+            Kind::Gelu => "gelu",
+            Kind::ClampMin(_) => "clamp_min",
+            Kind::LogSigmoid => "log_sigmoid",
+        }
+    }
+}
+
 impl<E: Element> Backward<E> for UnaryBackward<E> {
     fn backward(&self, g: &Tensor<E>, grads: &mut GradSink<'_, E>) {
         let gx = match self.kind {
@@ -61,7 +75,8 @@ impl<'t, E: Element> Var<'t, E> {
             Kind::LogSigmoid => log_sigmoid(&x_val),
         };
         let y = y_val.clone();
-        self.tape.record(y, &[self], || {
+        let name = kind.name();
+        self.tape.record(name, y, &[self], || {
             Box::new(UnaryBackward {
                 x: self.node(),
                 x_val,

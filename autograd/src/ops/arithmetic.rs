@@ -52,13 +52,25 @@ impl<E: Element> Backward<E> for BinaryBackward<E> {
     }
 }
 
+/// The name of a binary op on the tape.
+fn binary_name(op: BinaryOp) -> &'static str {
+    match op {
+        BinaryOp::Add => "add",
+        BinaryOp::Sub => "sub",
+        BinaryOp::Mul => "mul",
+        BinaryOp::Div => "div",
+        BinaryOp::Max => "max",
+        BinaryOp::Min => "min",
+    }
+}
+
 // The named methods read well in chains (`x.matmul(w).add(b)`); the operators below call them.
 #[allow(clippy::should_implement_trait)]
 impl<'t, E: Element> Var<'t, E> {
     fn binary(self, op: BinaryOp, other: Var<'t, E>) -> Var<'t, E> {
         let (a_val, b_val) = (self.value(), other.value());
         let y = a_val.binary(op, &b_val);
-        self.tape.record(y, &[self, other], || {
+        self.tape.record(binary_name(op), y, &[self, other], || {
             Box::new(BinaryBackward {
                 op,
                 a: self.node(),
@@ -89,7 +101,7 @@ impl<'t, E: Element> Var<'t, E> {
     /// `self + c`: the gradient passes through unchanged.
     pub fn add_scalar(self, c: E) -> Var<'t, E> {
         let y = self.value().add_scalar(c);
-        self.tape.record(y, &[self], || {
+        self.tape.record("add_scalar", y, &[self], || {
             Box::new(ScaleBackward {
                 x: self.node(),
                 c: E::one(),
@@ -99,8 +111,9 @@ impl<'t, E: Element> Var<'t, E> {
     /// `self * c`: the gradient is scaled by `c`.
     pub fn mul_scalar(self, c: E) -> Var<'t, E> {
         let y = self.value().mul_scalar(c);
-        self.tape
-            .record(y, &[self], || Box::new(ScaleBackward { x: self.node(), c }))
+        self.tape.record("mul_scalar", y, &[self], || {
+            Box::new(ScaleBackward { x: self.node(), c })
+        })
     }
     /// `-self`.
     pub fn neg(self) -> Var<'t, E> {

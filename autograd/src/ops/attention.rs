@@ -62,7 +62,7 @@ impl<'t, E: Element> Var<'t, E> {
         };
         let (q_val, kv_val) = (self.value(), kv.value());
         let (ctx, probs) = q_val.attention(&kv_val, &spec);
-        self.tape.record(ctx, &[self, kv], || {
+        self.tape.record("attention", ctx, &[self, kv], || {
             Box::new(AttentionBackward {
                 q: self.node(),
                 kv: kv.node(),

@@ -37,7 +37,7 @@ impl<'t, E: Element> Var<'t, E> {
     /// `S = [a; b][a; b]^T`) is `self`; each a scalar.
     pub fn contrastive_pair(self) -> (Var<'t, E>, Var<'t, E>) {
         let (values, d_nce, d_reg) = self.value().contrastive_pair();
-        let both = self.tape.record(values, &[self], || {
+        let both = self.tape.record("contrastive_pair", values, &[self], || {
             Box::new(ContrastivePairBackward {
                 s: self.node(),
                 d_nce,

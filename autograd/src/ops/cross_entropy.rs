@@ -39,7 +39,7 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn cross_entropy(self, targets: &[usize]) -> Var<'t, E> {
         let (loss, grad) = self.value().cross_entropy(targets);
         let loss = grad.full_like(&[], E::from_f64(loss));
-        self.tape.record(loss, &[self], || {
+        self.tape.record("cross_entropy", loss, &[self], || {
             Box::new(CrossEntropyBackward {
                 x: self.node(),
                 grad,

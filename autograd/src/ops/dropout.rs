@@ -38,7 +38,7 @@ impl<'t, E: Element> Var<'t, E> {
     /// `self` times the factors of a given mask.
     pub fn dropout_with_mask(self, mask: DropoutMask) -> Var<'t, E> {
         let y = self.value().dropout(&mask);
-        self.tape.record(y, &[self], || {
+        self.tape.record("dropout", y, &[self], || {
             Box::new(DropoutBackward {
                 x: self.node(),
                 mask,

@@ -45,7 +45,7 @@ impl<'t, E: Element> Var<'t, E> {
         let mut shape = index_shape.to_vec();
         shape.push(d);
         let y = table.gather_rows(idx).reshape(&shape);
-        self.tape.record(y, &[self], || {
+        self.tape.record("embedding", y, &[self], || {
             let (idx, kept) = match padding_idx {
                 Some(p) if idx.contains(&p) => {
                     let pos: Vec<usize> = (0..idx.len()).filter(|&i| idx[i] != p).collect();

@@ -28,7 +28,7 @@ impl<'t, E: Element> Var<'t, E> {
         let shape = x.shape().to_vec();
         let y = x.gather(axis, idx, idx_shape);
         let idx = idx.to_vec();
-        self.tape.record(y, &[self], || {
+        self.tape.record("gather", y, &[self], || {
             Box::new(GatherBackward {
                 x: self.node(),
                 shape,

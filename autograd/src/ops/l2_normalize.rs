@@ -29,7 +29,7 @@ impl<'t, E: Element> Var<'t, E> {
         let norm = x.square().sum_keepdim(last).sqrt();
         let y = x.div(&norm);
         let saved = y.clone();
-        self.tape.record(y, &[self], || {
+        self.tape.record("l2_normalize", y, &[self], || {
             Box::new(L2NormalizeBackward {
                 x: self.node(),
                 y: saved,

@@ -38,7 +38,7 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn layer_norm(self, gamma: Var<'t, E>, beta: Var<'t, E>, eps: f64) -> Var<'t, E> {
         let (x_val, gamma_val) = (self.value(), gamma.value());
         let (y, mean, rstd) = x_val.layer_norm(&gamma_val, &beta.value(), E::from_f64(eps));
-        self.tape.record(y, &[self, gamma, beta], || {
+        self.tape.record("layer_norm", y, &[self, gamma, beta], || {
             Box::new(LayerNormBackward {
                 x: self.node(),
                 gamma: gamma.node(),

@@ -100,7 +100,7 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn reshape(self, shape: &[usize]) -> Var<'t, E> {
         let x = self.value();
         let old = x.shape().to_vec();
-        self.tape.record(x.reshape(shape), &[self], || {
+        self.tape.record("reshape", x.reshape(shape), &[self], || {
             Box::new(ReshapeBackward {
                 x: self.node(),
                 shape: old,
@@ -112,7 +112,7 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn permute(self, perm: &[usize]) -> Var<'t, E> {
         let y = self.value().permute(perm);
         let inverse = inverse(perm);
-        self.tape.record(y, &[self], || {
+        self.tape.record("permute", y, &[self], || {
             Box::new(PermuteBackward {
                 x: self.node(),
                 inverse,
@@ -134,7 +134,7 @@ impl<'t, E: Element> Var<'t, E> {
         let y = Tensor::concat(&refs, axis);
         let sizes = vals.iter().map(|v| v.shape()[axis]).collect();
         let ids = xs.iter().map(|x| x.node()).collect();
-        xs[0].tape.record(y, xs, || {
+        xs[0].tape.record("concat", y, xs, || {
             Box::new(ConcatBackward {
                 xs: ids,
                 sizes,
@@ -147,14 +147,15 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn narrow(self, axis: usize, start: usize, len: usize) -> Var<'t, E> {
         let x = self.value();
         let shape = x.shape().to_vec();
-        self.tape.record(x.narrow(axis, start, len), &[self], || {
-            Box::new(NarrowBackward {
-                x: self.node(),
-                shape,
-                axis,
-                start,
+        self.tape
+            .record("narrow", x.narrow(axis, start, len), &[self], || {
+                Box::new(NarrowBackward {
+                    x: self.node(),
+                    shape,
+                    axis,
+                    start,
+                })
             })
-        })
     }
 
     /// Splits `axis` into consecutive pieces of the given sizes.
@@ -175,14 +176,15 @@ impl<'t, E: Element> Var<'t, E> {
         let x = self.value();
         let shape = x.shape().to_vec();
         let idx_v = idx.to_vec();
-        self.tape.record(x.index_select(axis, idx), &[self], || {
-            Box::new(IndexSelectBackward {
-                x: self.node(),
-                shape,
-                axis,
-                idx: idx_v,
+        self.tape
+            .record("index_select", x.index_select(axis, idx), &[self], || {
+                Box::new(IndexSelectBackward {
+                    x: self.node(),
+                    shape,
+                    axis,
+                    idx: idx_v,
+                })
             })
-        })
     }
 }
 

@@ -53,7 +53,7 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn linear(self, w: Var<'t, E>, b: Var<'t, E>) -> Var<'t, E> {
         let (x_value, w_value) = (self.value(), w.value());
         let y = x_value.linear(&w_value, &b.value());
-        self.tape.record(y, &[self, w, b], || {
+        self.tape.record("linear", y, &[self, w, b], || {
             Box::new(LinearBackward {
                 x: (self.node(), x_value),
                 w: (w.node(), w_value),

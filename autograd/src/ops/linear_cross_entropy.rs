@@ -53,14 +53,15 @@ impl<'t, E: Element> Var<'t, E> {
         let (h_value, w_value) = (self.value(), w.value());
         let (loss, saved) = h_value.linear_cross_entropy(&w_value, targets);
         let loss = saved.full_like(&[], E::from_f64(loss));
-        self.tape.record(loss, &[self, w], || {
-            Box::new(LinearCrossEntropyBackward {
-                h: (self.node(), h_value.clone()),
-                w: (w.node(), w_value.clone()),
-                targets: targets.to_vec(),
-                saved,
+        self.tape
+            .record("linear_cross_entropy", loss, &[self, w], || {
+                Box::new(LinearCrossEntropyBackward {
+                    h: (self.node(), h_value.clone()),
+                    w: (w.node(), w_value.clone()),
+                    targets: targets.to_vec(),
+                    saved,
+                })
             })
-        })
     }
 }
 

@@ -22,7 +22,7 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn masked_fill(self, mask: &Tensor<E>, value: E) -> Var<'t, E> {
         let y = self.value().masked_fill(mask, value);
         let mask = mask.clone();
-        self.tape.record(y, &[self], || {
+        self.tape.record("masked_fill", y, &[self], || {
             Box::new(MaskedFillBackward {
                 x: self.node(),
                 mask,

@@ -71,7 +71,7 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn matmul_t(self, other: Var<'t, E>, trans_a: bool, trans_b: bool) -> Var<'t, E> {
         let (a_val, b_val) = (self.value(), other.value());
         let y = a_val.matmul_t(&b_val, trans_a, trans_b);
-        self.tape.record(y, &[self, other], || {
+        self.tape.record("matmul", y, &[self, other], || {
             Box::new(MatmulBackward {
                 a: self.node(),
                 b: other.node(),

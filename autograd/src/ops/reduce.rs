@@ -62,14 +62,19 @@ impl<'t, E: Element> Var<'t, E> {
         } else {
             E::one()
         };
-        self.tape.record(y, &[self], || {
-            Box::new(SumBackward {
-                x: self.node(),
-                shape,
-                axis,
-                scale,
-            })
-        })
+        self.tape.record(
+            if mean { "mean_axis" } else { "sum_axis" },
+            y,
+            &[self],
+            || {
+                Box::new(SumBackward {
+                    x: self.node(),
+                    shape,
+                    axis,
+                    scale,
+                })
+            },
+        )
     }
 
     /// Sum along `axis` (removed from the shape).
@@ -99,14 +104,19 @@ impl<'t, E: Element> Var<'t, E> {
         } else {
             x.min_axis(axis)
         };
-        self.tape.record(y, &[self], || {
-            Box::new(SelectBackward {
-                x: self.node(),
-                shape,
-                axis,
-                idx,
-            })
-        })
+        self.tape.record(
+            if max { "max_axis" } else { "min_axis" },
+            y,
+            &[self],
+            || {
+                Box::new(SelectBackward {
+                    x: self.node(),
+                    shape,
+                    axis,
+                    idx,
+                })
+            },
+        )
     }
 
     /// Maximum along `axis`; the gradient goes to the (first) maximal element.

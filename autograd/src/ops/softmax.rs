@@ -33,13 +33,18 @@ impl<'t, E: Element> Var<'t, E> {
         let x = self.value();
         let y = if log { x.log_softmax() } else { x.softmax() };
         let saved = y.clone();
-        self.tape.record(y, &[self], || {
-            Box::new(SoftmaxBackward {
-                x: self.node(),
-                y: saved,
-                log,
-            })
-        })
+        self.tape.record(
+            if log { "log_softmax" } else { "softmax" },
+            y,
+            &[self],
+            || {
+                Box::new(SoftmaxBackward {
+                    x: self.node(),
+                    y: saved,
+                    log,
+                })
+            },
+        )
     }
 
     /// Softmax over the last axis.
