@@ -1,12 +1,12 @@
 //! Trains a small MLP on two interleaved spirals with Adam and prints the loss falling.
 //!
-//! Run with `cargo run --release -p mclrec-autograd --example mlp`.
+//! Run with `cargo run --release -p mclrec-autograd --example 04_mlp`.
 
 use mclrec_autograd::{Adam, Optimizer, ParamStore, Tape};
 use mclrec_tensor::{ChaCha8Rng, Tensor};
 use rand::SeedableRng;
 
-fn main() {
+pub fn main() {
     // Data: two spirals, 100 points each.
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for i in 0..200 {
