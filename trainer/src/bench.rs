@@ -63,7 +63,7 @@ pub fn batch_flops(
     }
 }
 
-/// The timings of [`bench`].
+/// The timings of [`bench()`].
 #[derive(Clone, Debug)]
 pub struct BenchReport {
     /// Seconds of each timed batch.

@@ -93,7 +93,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// Writes a checkpoint ([`to_bytes`], then [`write`]).
+/// Writes a checkpoint ([`to_bytes`], then [`write()`]).
 pub fn save(
     path: &Path,
     store: &ParamStore<f32>,
