@@ -263,9 +263,13 @@ fn full_like_and_zeros_like_stay_on_the_device() {
 #[test]
 fn large_parallel_kernels_do_not_depend_on_the_thread_count() {
     // Sizes above the parallel threshold: column sums (bias gradients), the fused layer-norm
-    // backward, dropout, attention. Each must give bit-identical results on 1 and 2 threads
-    // and agree with a plain serial computation.
-    let x = rand_t(&[3000, 64], 11);
+    // forward and backward, and dropout. Each must give bit-identical results on 1 and 2
+    // threads and agree with a plain serial computation.
+    let (rows, cols) = (3000, 64);
+    let x = rand_t(&[rows, cols], 11);
+    let g = rand_t(&[rows, cols], 12);
+    let gamma = rand_t(&[cols], 13);
+    let beta = rand_t(&[cols], 14);
     let col_sums = |t: &Tensor<f64>| t.sum_axis(0).to_vec();
     let run = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
@@ -274,14 +278,43 @@ fn large_parallel_kernels_do_not_depend_on_the_thread_count() {
             .unwrap()
             .install(|| {
                 let mask = mclrec_tensor::dropout_mask::DropoutMask::new(0.5, 3);
-                (col_sums(&x), x.dropout(&mask).to_vec())
+                let (y, mean, rstd) = x.layer_norm(&gamma, &beta, 1e-12);
+                let (dx, dgamma, dbeta) = x.layer_norm_backward(&gamma, &mean, &rstd, &g);
+                let ln = [y, mean, rstd, dx, dgamma, dbeta].map(|t| t.to_vec());
+                (col_sums(&x), x.dropout(&mask).to_vec(), ln)
             })
     };
     let (one, two) = (run(1), run(2));
-    assert_eq!(one, two);
+    assert_eq!(one, two, "bit-identical on 1 and 2 threads");
     let v = x.to_vec();
     for (c, &s) in one.0.iter().enumerate() {
-        let naive: f64 = (0..3000).map(|r| v[r * 64 + c]).sum();
+        let naive: f64 = (0..rows).map(|r| v[r * cols + c]).sum();
         assert!((s - naive).abs() < 1e-10, "column {c}: {s} vs {naive}");
+    }
+    // Layer norm against its definition, row by row: y = (x - mean) rstd gamma + beta,
+    // dbeta = sum of g over rows, dgamma = sum of g (x - mean) rstd.
+    let [y, _, _, _, dgamma, dbeta] = &one.2;
+    let (gv, gam, bet) = (g.to_vec(), gamma.to_vec(), beta.to_vec());
+    assert_eq!(
+        (y.len(), dgamma.len(), dbeta.len()),
+        (rows * cols, cols, cols)
+    );
+    let (mut want_dgamma, mut want_dbeta) = (vec![0.0; cols], vec![0.0; cols]);
+    for r in 0..rows {
+        let row = &v[r * cols..(r + 1) * cols];
+        let mean = row.iter().sum::<f64>() / cols as f64;
+        let var = row.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / cols as f64;
+        let rstd = 1.0 / (var + 1e-12).sqrt();
+        for c in 0..cols {
+            let xhat = (row[c] - mean) * rstd;
+            let want = xhat * gam[c] + bet[c];
+            assert!((y[r * cols + c] - want).abs() < 1e-9, "y[{r}, {c}]");
+            want_dgamma[c] += gv[r * cols + c] * xhat;
+            want_dbeta[c] += gv[r * cols + c];
+        }
+    }
+    for c in 0..cols {
+        assert!((dgamma[c] - want_dgamma[c]).abs() < 1e-8, "dgamma[{c}]");
+        assert!((dbeta[c] - want_dbeta[c]).abs() < 1e-8, "dbeta[{c}]");
     }
 }
