@@ -5,8 +5,14 @@
 //! matters with a different weight) and compares `d sum(w * f(x)) / dx` from the tape with
 //! `(L(x + h e_i) - L(x - h e_i)) / 2h` for every input element.
 //!
-//! The error reported for one element is `|analytic - numeric| / max(1, |analytic|, |numeric|)`:
-//! relative for gradients above 1, absolute below.
+//! The error reported for one element is `|analytic - numeric| / max(|analytic|, |numeric|,
+//! floor, 1e-3)`: relative for gradients above 1e-3, absolute (to 1e-9 at the tolerance
+//! 1e-6) below, so a gradient of 1e-6 that is off by 100 % fails. `floor` is the size at
+//! which rounding in the two evaluations of `L` could alone reach the tolerance,
+//! `8 eps S / h / TOLERANCE` with `S` the sum of the terms' sizes `|w_i f_i(x)|` (not
+//! `|L|`, which may cancel); it matters only for outputs with large terms. The 1e-3 stays
+//! because an op's own internal cancellation (a log-sum-exp minus the target's logit) is
+//! invisible from its output.
 //!
 //! ```
 //! use mclrec_autograd::{gradcheck::check_gradients, Tape};
@@ -15,6 +21,20 @@
 //! let x = Tensor::from_f64s(&[0.5, -1.0, 2.0], &[3]);
 //! let err = check_gradients(&[x], |v| v[0].exp().mul(v[0])).unwrap();
 //! assert!(err < 1e-7);
+//! ```
+//!
+//! A wrong gradient is caught even when it is small. Below, `detach` drops one of the two
+//! paths of `x * x`, so the tape's gradient of `0.001 x^2` at `x = 0.001` is half the true
+//! `2e-6`: off by under `1e-6`, which an absolute measure at 1e-6 would let through.
+//!
+//! ```
+//! use mclrec_autograd::gradcheck::check_gradients;
+//! use mclrec_tensor::Tensor;
+//!
+//! let x = Tensor::from_f64s(&[0.001], &[1]);
+//! assert!(check_gradients(&[x.clone()], |v| v[0].mul(v[0]).mul_scalar(0.001)).is_ok());
+//! let half = check_gradients(&[x], |v| v[0].mul(v[0].detach()).mul_scalar(0.001));
+//! assert!(half.unwrap_err().contains("analytic 7.44"));
 //! ```
 
 use mclrec_tensor::Tensor;
@@ -32,7 +52,8 @@ fn weights(n: usize) -> Vec<f64> {
     (0..n).map(|i| (1.3 * i as f64 + 0.7).sin() + 0.1).collect()
 }
 
-fn loss_of<F>(inputs: &[Tensor<f64>], f: &F) -> f64
+/// `L = sum w_i f_i(x)` and the sum of its terms' sizes, `sum |w_i f_i(x)|`.
+fn loss_of<F>(inputs: &[Tensor<f64>], f: &F) -> (f64, f64)
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
 {
@@ -42,8 +63,14 @@ where
     out.to_vec()
         .iter()
         .zip(weights(out.numel()))
-        .map(|(a, w)| a * w)
-        .sum()
+        .fold((0.0, 0.0), |(l, s), (a, w)| (l + a * w, s + (a * w).abs()))
+}
+
+/// The gradient size below which rounding in `L(x + h)` and `L(x - h)` (sums of terms of
+/// total size `scale`) could alone exceed [`TOLERANCE`] relative to it.
+fn noise_floor(scale: f64) -> f64 {
+    // A few ulps per term, in each of the two evaluations.
+    8.0 * f64::EPSILON * scale.max(f64::MIN_POSITIVE) / STEP / TOLERANCE
 }
 
 /// Returns the largest gradient error over all input elements, or a description of the
@@ -69,8 +96,10 @@ where
             let mut minus = inputs.to_vec();
             plus[k].as_mut_slice()[i] += STEP;
             minus[k].as_mut_slice()[i] -= STEP;
-            let numeric = (loss_of(&plus, &f) - loss_of(&minus, &f)) / (2.0 * STEP);
-            let err = (a - numeric).abs() / 1f64.max(a.abs()).max(numeric.abs());
+            let ((lp, sp), (lm, sm)) = (loss_of(&plus, &f), loss_of(&minus, &f));
+            let numeric = (lp - lm) / (2.0 * STEP);
+            let floor = noise_floor(sp.max(sm));
+            let err = (a - numeric).abs() / a.abs().max(numeric.abs()).max(floor).max(1e-3);
             if err.is_nan() || err > TOLERANCE {
                 return Err(format!(
                     "input {k} {:?}, element {i}: analytic {a:.10e}, numeric {numeric:.10e}, error {err:.2e}",
