@@ -64,24 +64,33 @@ pub struct EvalArgs {
 pub const LENGTH_GROUPS: [(&str, usize, usize); 3] =
     [("=5", 0, 5), ("6-8", 6, 8), (">8", 9, usize::MAX)];
 
-/// Weights in safetensors as an encoder for `data`. The dataset's item tokens are mapped
-/// to the rows of the weights' item table: through `item_map` when given, else through the
-/// tokens a checkpoint of this project stores (`item_tokens`), else id = row.
+/// The parameters and encoder of loaded weights.
+pub type Encoder = (
+    mclrec_autograd::ParamStore<f32>,
+    mclrec_models::SasRecEncoder,
+);
+
+/// Weights (safetensors, or a PyTorch `.pth` converted in memory) as an encoder for `data`:
+/// [`encoder_for`] of the file's bytes.
 pub fn load_weights(
     path: &Path,
     data: &mut Dataset,
     item_map: Option<&Path>,
-) -> Result<
-    (
-        mclrec_autograd::ParamStore<f32>,
-        mclrec_models::SasRecEncoder,
-    ),
-    String,
-> {
-    // Safetensors, or a PyTorch `.pth` converted in memory.
+) -> Result<Encoder, String> {
     let bytes = read_weights_file(path).map_err(|e| e.to_string())?;
-    let label = path.display().to_string();
-    let (shapes, meta) = inspect(&bytes).map_err(|e| format!("{label}: {e}"))?;
+    encoder_for(&bytes, &path.display().to_string(), data, item_map)
+}
+
+/// Weights' safetensors bytes as an encoder for `data`. The dataset's item tokens are
+/// mapped to the rows of the weights' item table: through `item_map` when given, else
+/// through the tokens a checkpoint of this project stores (`item_tokens`), else id = row.
+pub fn encoder_for(
+    bytes: &[u8],
+    label: &str,
+    data: &mut Dataset,
+    item_map: Option<&Path>,
+) -> Result<Encoder, String> {
+    let (shapes, meta) = inspect(bytes).map_err(|e| format!("{label}: {e}"))?;
     // The rows a token may map to (an official table has one unused row more: allowed).
     let rows = shapes
         .iter()
@@ -104,33 +113,21 @@ pub fn load_weights(
             apply_item_map(data, &map, &what, rows.saturating_sub(1))?;
         }
     }
-    load_encoder::<f32>(&bytes, &label, data.n_items(), 2).map_err(|e| e.to_string())
+    load_encoder::<f32>(bytes, label, data.n_items(), 2).map_err(|e| e.to_string())
 }
 
-/// Weights of this project, which carry their item tokens, without a dataset: the store,
-/// the encoder and the tokens by row (`[PAD]` first).
-pub fn load_weights_alone(
-    path: &Path,
-) -> Result<
-    (
-        mclrec_autograd::ParamStore<f32>,
-        mclrec_models::SasRecEncoder,
-        Vec<String>,
-    ),
-    String,
-> {
-    let bytes = read_weights_file(path).map_err(|e| e.to_string())?;
-    let label = path.display().to_string();
-    let (_, meta) = inspect(&bytes).map_err(|e| format!("{label}: {e}"))?;
+/// The safetensors bytes of weights of this project, which carry their item tokens, as an
+/// encoder without a dataset: the store, the encoder and the tokens by row (`[PAD]` first).
+pub fn encoder_alone(bytes: &[u8], label: &str) -> Result<(Encoder, Vec<String>), String> {
+    let (_, meta) = inspect(bytes).map_err(|e| format!("{label}: {e}"))?;
     let tokens = meta.get("item_tokens").ok_or_else(|| {
         format!("{label}: these weights carry no item tokens; give the dataset they were trained on (--dataset)")
     })?;
     let tokens: Vec<String> = serde_json::from_str(tokens)
         .map_err(|e| format!("{label}: bad item_tokens record ({e})"))?;
-    let (store, encoder) =
-        load_encoder::<f32>(&bytes, &label, tokens.len(), 2).map_err(|e| e.to_string())?;
+    let encoder = load_encoder::<f32>(bytes, label, tokens.len(), 2).map_err(|e| e.to_string())?;
     let items = std::iter::once("[PAD]".to_string()).chain(tokens).collect();
-    Ok((store, encoder, items))
+    Ok((encoder, items))
 }
 
 /// `cases` with `floor(len * r)` random items inserted into each input (seeded).

@@ -13,7 +13,7 @@ use std::time::Instant;
 use clap::Args;
 use mclrec_models::weights::write_atomic;
 use mclrec_trainer::prepare::{Filter, LogBuilder, Prepared};
-use mclrec_trainer::MIN_INTERACTIONS;
+use mclrec_trainer::{token_map_tsv, MIN_INTERACTIONS};
 
 use crate::raw_log::{parse_time, LogFormat, RawLog};
 
@@ -184,8 +184,8 @@ pub fn run(args: &PrepareArgs) -> Result<(), String> {
     let stats = stats_json(&p, args, bad_rows, &used_cols, read_seconds, started);
     let outputs = [
         dataset_text(&p),
-        token_map("raw_user", p.users.iter()),
-        token_map("raw_item", p.items.iter().skip(1)),
+        token_map_tsv("raw_user", &p.users),
+        token_map_tsv("raw_item", &p.items[1..]),
         inter_file(&p),
         format!("{stats:#}\n"),
     ];
@@ -259,15 +259,6 @@ fn dataset_text(p: &Prepared) -> String {
             out += &it.to_string();
         }
         out.push('\n');
-    }
-    out
-}
-
-/// `raw<TAB>internal_id` with a header (the format `eval --item-map` reads).
-fn token_map<'a>(header: &str, tokens: impl Iterator<Item = &'a String>) -> String {
-    let mut out = format!("{header}\tinternal_id\n");
-    for (id, t) in tokens.enumerate() {
-        out += &format!("{t}\t{}\n", id + 1);
     }
     out
 }

@@ -152,11 +152,15 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             sequences: vec![],
         },
     };
-    let (store, encoder, items) = if args.dataset.is_some() {
-        let (s, e) = crate::eval::load_weights(&args.checkpoint, &mut data, None)?;
-        (s, e, data.items.clone())
+    // Read (and for a `.pth`, converted) once: the encoder and the training record.
+    let bytes =
+        mclrec_models::weights::read_weights_file(&args.checkpoint).map_err(|e| e.to_string())?;
+    let label = args.checkpoint.display().to_string();
+    let ((store, encoder), items) = if args.dataset.is_some() {
+        let e = crate::eval::encoder_for(&bytes, &label, &mut data, None)?;
+        (e, data.items.clone())
     } else {
-        crate::eval::load_weights_alone(&args.checkpoint)?
+        crate::eval::encoder_alone(&bytes, &label)?
     };
     let n_items = encoder.config.n_real_items();
     let max_k = args.max_k.min(n_items);
@@ -165,11 +169,11 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         .ok()
         .map(humantime_utc);
     // A checkpoint of this project says what trained it.
-    let config = mclrec_models::weights::read_weights_file(&args.checkpoint)
+    let config = mclrec_models::weights::inspect(&bytes)
         .ok()
-        .and_then(|b| mclrec_models::weights::inspect(&b).ok())
         .and_then(|(_, meta)| meta.get("config").cloned())
         .and_then(|c| toml::from_str::<mclrec_trainer::TrainConfig>(&c).ok());
+    drop(bytes);
     let model = config.as_ref().map_or(
         "sasrec encoder (weights without a training record)".to_string(),
         |c| format!("{:?}", c.model).to_lowercase(),
@@ -284,8 +288,11 @@ fn model_thread(
                 Err(_) => break,
             }
         }
+        let exclude: Vec<Vec<usize>> = jobs
+            .iter_mut()
+            .map(|j| std::mem::take(&mut j.exclude))
+            .collect();
         let inputs: Vec<&[usize]> = jobs.iter().map(|j| j.input.as_slice()).collect();
-        let exclude: Vec<Vec<usize>> = jobs.iter().map(|j| j.exclude.clone()).collect();
         let k = jobs.iter().map(|j| j.k).max().unwrap_or(1);
         let mut recs = recommend(encoder, store, &inputs, &exclude, k);
         served.passes.fetch_add(1, Ordering::Relaxed);

@@ -82,6 +82,23 @@ fn encode<E: Element>(t: &Tensor<E>) -> Vec<u8> {
     out
 }
 
+/// `t` when every value is finite, else an error naming `label`, the tensor `name` and the
+/// first bad value (a NaN weight would rank its target first and report perfect metrics).
+/// `t` is a decoded, so CPU, tensor.
+pub fn finite<E: Element>(
+    t: Tensor<E>,
+    label: &str,
+    name: &str,
+) -> Result<Tensor<E>, WeightsError> {
+    match t.as_slice().iter().position(|v| !v.as_f64().is_finite()) {
+        None => Ok(t),
+        Some(at) => Err(WeightsError(format!(
+            "{label}: tensor `{name}` holds a non-finite value ({} at flat index {at}); these weights are unusable",
+            t.as_slice()[at].as_f64()
+        ))),
+    }
+}
+
 /// Serialises named tensors and metadata to safetensors bytes.
 pub fn to_bytes<E: Element>(
     tensors: &[(String, Tensor<E>)],
@@ -211,19 +228,7 @@ pub fn load_bytes_into<E: Element>(
             ));
             continue;
         }
-        let value = decode::<E>(&view)?;
-        // Decoded on the CPU, so the values are checked where they are.
-        if let Some((at, v)) = value
-            .as_slice()
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !v.as_f64().is_finite())
-        {
-            return Err(WeightsError(format!(
-                "{label}: tensor `{name}` holds a non-finite value ({} at flat index {at}); these weights are unusable",
-                v.as_f64()
-            )));
-        }
+        let value = finite(decode::<E>(&view)?, label, &name)?;
         // Onto the device the parameter already lives on.
         let device = store.value(id).device();
         store.get_mut(id).value = value
@@ -306,11 +311,7 @@ pub fn init_encoder_from<E: Element>(
                 value.shape()
             )));
         }
-        if value.to_vec().iter().any(|v| !v.as_f64().is_finite()) {
-            return Err(WeightsError(format!(
-                "{label}: tensor `{name}` holds a non-finite value; these weights are unusable"
-            )));
-        }
+        let value = finite(value, label, &name)?;
         let device = store.value(id).device();
         store.get_mut(id).value = value
             .to_device(device)

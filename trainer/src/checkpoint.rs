@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use mclrec_autograd::{Adam, AdamState, ParamStore};
-use mclrec_models::weights::{decode, to_bytes as to_bytes_of, write_atomic_with};
+use mclrec_models::weights::{decode, finite, to_bytes as to_bytes_of, write_atomic_with};
 use mclrec_tensor::Tensor;
 use safetensors::SafeTensors;
 
@@ -128,13 +128,10 @@ pub fn load(
             let get = |s: &str| {
                 st.tensor(&format!("{key}.{s}"))
                     .map_err(|e| format!("{label}: `{key}.{s}`: {e}"))
-                    .and_then(|v| decode::<f32>(&v).map_err(|e| e.to_string()))
-                    .and_then(|t| {
-                        if t.as_slice().iter().all(|x| x.is_finite()) {
-                            Ok(t)
-                        } else {
-                            Err(format!("{label}: `{key}.{s}` holds a non-finite value"))
-                        }
+                    .and_then(|v| {
+                        decode::<f32>(&v)
+                            .and_then(|t| finite(t, &label, &format!("{key}.{s}")))
+                            .map_err(|e| e.to_string())
                     })
                     // Beside the parameter, on its device.
                     .and_then(|t| {

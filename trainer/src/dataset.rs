@@ -175,6 +175,16 @@ impl Dataset {
     }
 }
 
+/// A token map as `raw<TAB>internal_id` lines under a header (`{header}\tinternal_id`),
+/// ids `1..` in the order of `tokens`: the format `eval --item-map` reads.
+pub fn token_map_tsv<'a>(header: &str, tokens: impl IntoIterator<Item = &'a String>) -> String {
+    let mut out = format!("{header}\tinternal_id\n");
+    for (id, t) in tokens.into_iter().enumerate() {
+        out += &format!("{t}\t{}\n", id + 1);
+    }
+    out
+}
+
 /// The two file formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

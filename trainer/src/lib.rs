@@ -26,7 +26,7 @@ pub mod split;
 pub mod train_step;
 
 pub use config::{EvalProtocol, LossKind, ModelKind, Preset, Schedule, TrainConfig};
-pub use dataset::{DataError, Dataset, Format, MIN_INTERACTIONS};
+pub use dataset::{token_map_tsv, DataError, Dataset, Format, MIN_INTERACTIONS};
 pub use evaluate::{evaluate, EvalOptions, EvalResult};
 pub use metrics::{Metrics, KS};
 pub use run::{run, RunError, RunMode, RunObserver, RunResult};

@@ -166,29 +166,29 @@ impl LogBuilder {
             filter.min_user,
             filter.min_item,
         );
-        // Users by first appearance in the file: the smallest line of each kept user.
-        let mut first_line: HashMap<u32, u64> = HashMap::new();
-        for r in &rows {
-            let e = first_line.entry(r.user).or_insert(r.line);
-            *e = (*e).min(r.line);
-        }
-        let mut order: Vec<u32> = first_line.keys().copied().collect();
-        order.sort_by_key(|u| first_line[u]);
-        let mut by_user: HashMap<u32, (usize, usize)> = HashMap::new();
+        // The rows are grouped by user: each user's span, in order of the user's first line
+        // in the file among the kept rows.
+        let mut spans: Vec<(u64, usize, usize)> = Vec::new();
         let mut start = 0;
         while start < rows.len() {
             let u = rows[start].user;
             let end = start + rows[start..].iter().take_while(|r| r.user == u).count();
-            by_user.insert(u, (start, end));
+            let first = rows[start..end]
+                .iter()
+                .map(|r| r.line)
+                .min()
+                .expect("a row");
+            spans.push((first, start, end));
             start = end;
         }
+        spans.sort_unstable();
         let mut item_ids: HashMap<u32, usize> = HashMap::new();
         let mut item_tokens = vec!["[PAD]".to_string()];
         let (mut out_users, mut sequences, mut times) = (Vec::new(), Vec::new(), Vec::new());
         let mut tied_pairs = 0;
-        for u in order {
-            let (s, e) = by_user[&u];
+        for (_, s, e) in spans {
             let span = &rows[s..e];
+            let u = span[0].user;
             tied_pairs += span.windows(2).filter(|w| w[0].time == w[1].time).count();
             let seq = span
                 .iter()

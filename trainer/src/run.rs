@@ -308,7 +308,11 @@ pub fn run(
     let config_path = out.join("config.toml");
     write_atomic(&config_path, config_toml.as_bytes()).map_err(io(&config_path))?;
     let map_path = out.join("item_map.tsv");
-    write_atomic(&map_path, item_map_tsv(data).as_bytes()).map_err(io(&map_path))?;
+    write_atomic(
+        &map_path,
+        crate::token_map_tsv("raw_item", &data.items[1..]).as_bytes(),
+    )
+    .map_err(io(&map_path))?;
     crate::fault::point("run:configured");
     // Built (or resumed) on the CPU, then moved: only batch indices go to the device per
     // step, and only logged scalars and evaluation counts come back.
@@ -517,13 +521,4 @@ fn load_params(
     mclrec_models::weights::load_into(&mut store, path, &["optim."])
         .map_err(|e| RunError::Invalid(e.to_string()))?;
     Ok(store.iter().map(|(_, p)| p.value.clone()).collect())
-}
-
-/// The run's item tokens by internal id, in the `--item-map` format of `mclrec-cli eval`.
-fn item_map_tsv(data: &Dataset) -> String {
-    let mut tsv = String::from("raw_item\tinternal_id\n");
-    for (id, token) in data.items.iter().enumerate().skip(1) {
-        tsv += &format!("{token}\t{id}\n");
-    }
-    tsv
 }
