@@ -152,6 +152,7 @@ fn official_checkpoint_gives_the_official_top10_and_ranks_per_user() {
         let got_top: Vec<usize> = top[i].iter().map(|(j, _)| *j).collect();
         assert_eq!(got_top, want_top, "user {} top-10", r[0]);
         let want_scores: Vec<f32> = r[7].split(' ').map(|t| t.parse().unwrap()).collect();
+        assert_eq!(top[i].len(), want_scores.len(), "user {} scores", r[0]);
         for ((_, g), w) in top[i].iter().zip(want_scores) {
             assert!(
                 (g - w).abs() <= 1e-4 * w.abs().max(1.0),

@@ -36,6 +36,11 @@ fn beauty_head(users: usize) -> Dataset {
 /// `got` equals `want` within `REL` of the largest magnitude of `want` (or of `floor` where
 /// that is larger), plus `slack[i]` for element `i`.
 fn close(what: &str, got: &[f64], want: &[f64], floor: f64, slack: &[f64]) {
+    assert_eq!(
+        (got.len(), slack.len()),
+        (want.len(), want.len()),
+        "{what}: lengths"
+    );
     let scale = want.iter().fold(floor, |m, v| m.max(v.abs()));
     for (i, ((a, b), s)) in got.iter().zip(want).zip(slack).enumerate() {
         let err = ((a - b).abs() - s).max(0.0) / scale;
@@ -94,6 +99,11 @@ fn a_three_step_batch_matches_the_cpu() {
         &losses(&lc),
         1e-30,
         &[0.0; 4],
+    );
+    assert_eq!(
+        cpu.model.store.len(),
+        cuda.model.store.len(),
+        "parameter counts"
     );
     for (((_, pc), (_, pg)), b) in cpu
         .model

@@ -3,10 +3,21 @@
 //! Run with `cargo run --release -p mclrec-autograd --example 04_mlp`.
 
 use mclrec_autograd::{Adam, Optimizer, ParamStore, Tape};
-use mclrec_tensor::{ChaCha8Rng, Tensor};
+use mclrec_tensor::{ChaCha8Rng, Device, Tensor};
 use rand::SeedableRng;
 
 pub fn main() {
+    let losses = train(Device::Cpu, 1000);
+    for (step, loss) in losses.iter().enumerate().step_by(100) {
+        println!("step {step:4}  loss {loss:.4}");
+    }
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    println!("loss {first:.4} -> {last:.4}");
+    assert!(last < 0.25 * first, "the MLP did not learn the spirals");
+}
+
+/// `steps` Adam steps on `device`; the loss before each.
+pub fn train(device: Device, steps: usize) -> Vec<f32> {
     // Data: two spirals, 100 points each.
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for i in 0..200 {
@@ -16,7 +27,9 @@ pub fn main() {
         xs.extend([r * t.cos(), r * t.sin()]);
         ys.push(class);
     }
-    let x = Tensor::<f32>::from_f64s(&xs, &[200, 2]);
+    let x = Tensor::<f32>::from_f64s(&xs, &[200, 2])
+        .to_device(device)
+        .expect("the device is usable");
 
     // Parameters live in a store, outside the tape.
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -29,9 +42,11 @@ pub fn main() {
     let w3 = store.add("w3", Tensor::normal(&[2, 64], 0.0, 0.125, &mut rng), g);
     let b3 = store.add("b3", Tensor::zeros(&[2]), g);
     let mut adam = Adam::new(g, 0.01);
+    store.to_device(device).expect("the device is usable");
 
     let mut tape = Tape::new();
-    for step in 0..=1000 {
+    let mut losses = Vec::with_capacity(steps);
+    for _ in 0..steps {
         tape.reset(); // one tape, reused: the node list keeps its capacity
         let p = |id| tape.param(&store, id);
         let h = tape
@@ -41,11 +56,10 @@ pub fn main() {
             .gelu();
         let h = h.matmul_t(p(w2), false, true).add(p(b2)).gelu();
         let loss = h.matmul_t(p(w3), false, true).add(p(b3)).cross_entropy(&ys);
-        if step % 100 == 0 {
-            println!("step {step:4}  loss {:.4}", loss.value().item());
-        }
+        losses.push(loss.value().item());
         adam.zero_grad(&mut store);
         loss.backward().accumulate_into(&mut store);
         adam.step(&mut store);
     }
+    losses
 }

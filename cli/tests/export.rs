@@ -110,6 +110,11 @@ fn every_users_top_k_is_exported_as_recommend_gives_it() {
             .split(' ')
             .skip(1)
             .collect();
+        assert_eq!(
+            mine.len(),
+            one.as_array().unwrap().len(),
+            "user {user}: rows"
+        );
         for (r, (row, want)) in mine.iter().zip(one.as_array().unwrap()).enumerate() {
             assert_eq!(row.1, r as i32 + 1);
             assert_eq!(

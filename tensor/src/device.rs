@@ -11,6 +11,10 @@ pub enum Device {
     Cpu,
     /// The NVIDIA GPU with this ordinal.
     Cuda(usize),
+    /// A backend registered at run time with
+    /// [`register_backend`](crate::backend::register_backend): its data in host memory, its
+    /// ops its own (a test backend, a backend under development).
+    Registered(usize),
 }
 
 /// Why a device cannot be used. Asking for CUDA where there is none is an error, not a panic.
@@ -82,6 +86,7 @@ impl fmt::Display for Device {
         match self {
             Device::Cpu => write!(f, "cpu"),
             Device::Cuda(i) => write!(f, "cuda:{i}"),
+            Device::Registered(i) => write!(f, "registered:{i}"),
         }
     }
 }

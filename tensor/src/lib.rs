@@ -2,13 +2,17 @@
 //!
 //! Dense, row-major `f32` / `f64` tensors for the MCLRec project, small enough to read in an
 //! afternoon. One [`Tensor`] type whatever the [`Device`]; every op validates shapes and then
-//! goes through the device's [`Backend`](backend::Backend), so code above this crate never
-//! branches on device.
+//! goes through the device's backend, so code above this crate never branches on device.
+//! A backend is the 18 primitives of [`Backend`](backend::Backend) (elementwise maps,
+//! broadcasting binary ops, matmul, reductions, gathers and scatters, layout, random
+//! fills) plus the fused ops of [`FusedBackend`](backend::FusedBackend), whose defaults in
+//! [`composed`] write each one out in the primitives; the elementwise ops are defined once,
+//! in [`unary_op`] and [`binary_op`].
 //!
 //! The CPU backend stores a `Vec`, uses [ndarray] for layout changes, [matrixmultiply] for
 //! every matrix product (transposes are strides, not copies), [rayon] across rows and
-//! batches, and explicit AVX2+FMA kernels ([`kernels`]) for GELU, `exp`/softmax, layer norm
-//! and the Adam update, picked at run time with a portable fallback.
+//! batches, and explicit AVX2 / AVX-512 kernels for GELU, `exp`/softmax, layer norm and the
+//! Adam update, picked at run time with a portable fallback.
 //!
 //! ```
 //! use mclrec_tensor::Tensor;
@@ -29,6 +33,8 @@
 
 pub mod attention;
 pub mod backend;
+pub mod binary_op;
+pub mod composed;
 mod contrastive;
 mod cpu;
 #[cfg(feature = "cuda")]
@@ -36,9 +42,13 @@ pub mod cuda;
 mod device;
 pub mod dropout_mask;
 mod element;
+// The SIMD kernels are unsafe building blocks of the CPU backend, public for the benches
+// and their tests only: not part of the documented API.
+#[doc(hidden)]
 pub mod kernels;
 pub mod shape;
 mod tensor;
+pub mod unary_op;
 
 pub use backend::{BinaryOp, RandomFill, ReduceOp, UnaryOp};
 pub use cpu::{denormals_flushed, flush_denormals, host_buffer_stats, CpuBackend, HostBufferStats};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rand::RngCore;
 
-use crate::backend::{backend_for, Backend, BinaryOp, RandomFill, ReduceOp, UnaryOp};
+use crate::backend::{backend_for, BinaryOp, FusedBackend, RandomFill, ReduceOp, UnaryOp};
 use crate::kernels::AdamParams;
 use crate::shape::{broadcast_shapes, numel};
 use crate::{Device, Element};
@@ -17,6 +17,8 @@ pub(crate) enum Storage<E: Element> {
     /// be longer than the tensor (a pooled buffer's size class): the tensor is its first
     /// `numel` elements.
     Cpu(Arc<HostVec<E>>),
+    /// Host memory of a backend registered at run time (`Device::Registered`).
+    Registered(Arc<HostVec<E>>, usize),
     /// Device memory on one GPU, shared between clones like the host `Vec`.
     #[cfg(feature = "cuda")]
     Cuda(crate::cuda::CudaStorage<E>),
@@ -97,6 +99,35 @@ impl<E: Element> Tensor<E> {
     /// A CPU tensor from `f64` values (handy in tests and examples).
     pub fn from_f64s(data: &[f64], shape: &[usize]) -> Self {
         Self::from_vec(data.iter().map(|&v| E::from_f64(v)).collect(), shape)
+    }
+
+    /// `self`'s elements (shared, not copied) as a tensor of the host-memory device
+    /// `device`: [`Device::Cpu`] or a [`Device::Registered`] backend. How a registered
+    /// backend builds its outputs from host data, and hands its tensors to CPU code.
+    ///
+    /// ```
+    /// use mclrec_tensor::{Device, Tensor};
+    /// let x = Tensor::<f32>::from_vec(vec![1.0, 2.0], &[2]);
+    /// assert_eq!(x.on_host_device(Device::Registered(7)).device(), Device::Registered(7));
+    /// ```
+    ///
+    /// # Panics
+    /// If `self` or `device` is a GPU.
+    pub fn on_host_device(&self, device: Device) -> Self {
+        let data = match &self.storage {
+            Storage::Cpu(d) | Storage::Registered(d, _) => d.clone(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => panic!("on_host_device: {} is not host memory", self.device()),
+        };
+        let storage = match device {
+            Device::Cpu => Storage::Cpu(data),
+            Device::Registered(i) => Storage::Registered(data, i),
+            Device::Cuda(_) => panic!("on_host_device: {device} is not host memory"),
+        };
+        Tensor {
+            shape: self.shape.clone(),
+            storage,
+        }
     }
 
     /// A tensor of `shape` with every element `value`.
@@ -202,6 +233,7 @@ impl<E: Element> Tensor<E> {
     pub fn device(&self) -> Device {
         match &self.storage {
             Storage::Cpu(_) => Device::Cpu,
+            Storage::Registered(_, i) => Device::Registered(*i),
             #[cfg(feature = "cuda")]
             Storage::Cuda(c) => Device::Cuda(c.ordinal()),
         }
@@ -231,7 +263,7 @@ impl<E: Element> Tensor<E> {
         }
     }
 
-    pub(crate) fn backend(&self) -> &'static dyn Backend<E> {
+    pub(crate) fn backend(&self) -> &'static dyn FusedBackend<E> {
         backend_for(self.device())
     }
 
@@ -252,7 +284,7 @@ impl<E: Element> Tensor<E> {
     /// read a device tensor).
     pub fn as_slice(&self) -> &[E] {
         match &self.storage {
-            Storage::Cpu(d) => &d.0[..numel(&self.shape)],
+            Storage::Cpu(d) | Storage::Registered(d, _) => &d.0[..numel(&self.shape)],
             #[cfg(feature = "cuda")]
             Storage::Cuda(c) => panic!(
                 "Tensor::as_slice on a tensor of shape {:?} on cuda:{}: host slices exist only \
@@ -269,7 +301,9 @@ impl<E: Element> Tensor<E> {
     /// If the tensor is not on the CPU.
     pub fn as_mut_slice(&mut self) -> &mut [E] {
         match &mut self.storage {
-            Storage::Cpu(d) => &mut Arc::make_mut(d).0[..numel(&self.shape)],
+            Storage::Cpu(d) | Storage::Registered(d, _) => {
+                &mut Arc::make_mut(d).0[..numel(&self.shape)]
+            }
             #[cfg(feature = "cuda")]
             Storage::Cuda(c) => panic!(
                 "Tensor::as_mut_slice on a tensor of shape {:?} on cuda:{}: host slices exist \
@@ -403,10 +437,25 @@ impl<E: Element> Tensor<E> {
     pub fn gelu(&self) -> Self {
         self.unary(UnaryOp::Gelu)
     }
-    /// `grad * gelu'(self)`: the GELU backward product.
-    pub fn gelu_backward(&self, grad: &Self) -> Self {
-        assert_eq!(self.shape(), grad.shape(), "gelu_backward: shapes differ");
-        self.backend().gelu_backward(self, grad)
+    /// `grad * op'(self)`, the backward product of `y = self.unary(op)` (the derivative is
+    /// [`UnaryOp::derivative`], which may read `y` instead of `self`).
+    ///
+    /// ```
+    /// use mclrec_tensor::{Tensor, UnaryOp};
+    /// let x = Tensor::<f64>::from_f64s(&[0.0, 1.0], &[2]);
+    /// let y = x.exp();
+    /// let g = x.unary_backward(UnaryOp::Exp, &y, &Tensor::ones(&[2]));
+    /// assert_eq!(g.to_f64s(), y.to_f64s());
+    /// ```
+    pub fn unary_backward(&self, op: UnaryOp<E>, y: &Self, grad: &Self) -> Self {
+        assert!(
+            self.shape() == y.shape() && self.shape() == grad.shape(),
+            "unary_backward: shapes {:?}, {:?}, {:?} differ",
+            self.shape(),
+            y.shape(),
+            grad.shape()
+        );
+        self.backend().unary_backward(op, self, y, grad)
     }
     /// `max(x, 0)`.
     pub fn relu(&self) -> Self {

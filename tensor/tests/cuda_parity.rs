@@ -164,19 +164,20 @@ fn unary_ops() {
         (UnaryOp::GtScalar(0.3), &x),
         (UnaryOp::Powf(1.7), &pos),
     ];
+    let gy = randn(&[33, 129], 4);
     for (op, input) in ops {
         close(
             &format!("{op:?}"),
             &dev(input, d).unary(op),
             &input.unary(op),
         );
+        let y = input.unary(op);
+        close(
+            &format!("{op:?} backward"),
+            &dev(input, d).unary_backward(op, &dev(&y, d), &dev(&gy, d)),
+            &input.unary_backward(op, &y, &gy),
+        );
     }
-    let gy = randn(&[33, 129], 4);
-    close(
-        "gelu_backward",
-        &dev(&x, d).gelu_backward(&dev(&gy, d)),
-        &x.gelu_backward(&gy),
-    );
 }
 
 #[test]
@@ -338,6 +339,7 @@ fn dropout_keeps_exactly_the_cpu_elements() {
             dev(&x, d).dropout(&mask).to_vec(),
             x.dropout(&mask).to_vec(),
         );
+        assert_eq!(got.len(), want.len(), "dropout: lengths");
         for (i, (a, b)) in got.iter().zip(&want).enumerate() {
             assert_eq!(
                 *a == 0.0,
@@ -541,6 +543,7 @@ fn f64_kernels_and_dgemm() {
     let t = |s: &[usize], seed| Tensor::<f64>::normal(s, 0.0, 1.0, &mut rng(seed));
     let up = |x: &Tensor<f64>| x.to_device(d).unwrap();
     let check = |what: &str, got: &Tensor<f64>, want: &Tensor<f64>| {
+        assert_eq!(got.shape(), want.shape(), "{what}: shapes");
         let (g, w) = (got.to_vec(), want.to_vec());
         let scale = w.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
         for (i, (a, b)) in g.iter().zip(&w).enumerate() {

@@ -55,7 +55,9 @@ proptest! {
         let a = rand_t(&if ta { [k, m] } else { [m, k] }, seed);
         let b = rand_t(&if tb { [n, k] } else { [k, n] }, seed + 1);
         let want = naive_matmul(&a.to_vec(), &b.to_vec(), m, k, n, ta, tb);
-        for (x, y) in a.matmul_t(&b, ta, tb).to_vec().iter().zip(&want) {
+        let got = a.matmul_t(&b, ta, tb);
+        prop_assert_eq!(got.shape(), &[m, n]);
+        for (x, y) in got.to_vec().iter().zip(&want) {
             prop_assert!((x - y).abs() < 1e-12);
         }
     }

@@ -14,7 +14,7 @@
 //! PyTorch: `exp`, `log`, `sqrt`, `F.gelu` (default, erf), `clamp(min=c)`, `relu`,
 //! `F.logsigmoid`.
 
-use mclrec_tensor::{Element, Tensor};
+use mclrec_tensor::{Element, Tensor, UnaryOp};
 
 use crate::{Backward, GradSink, NodeId, Var};
 
@@ -54,7 +54,7 @@ impl<E: Element> Backward<E> for UnaryBackward<E> {
             Kind::Exp => g.mul(&self.y_val),
             Kind::Ln => g.div(&self.x_val),
             Kind::Sqrt => g.div(&self.y_val.mul_scalar(E::from_f64(2.0))),
-            Kind::Gelu => self.x_val.gelu_backward(g),
+            Kind::Gelu => self.x_val.unary_backward(UnaryOp::Gelu, &self.y_val, g),
             Kind::ClampMin(c) => g.mul(&self.x_val.gt_scalar(c)),
             // 1 - σ(x) = 1 - e^y, from the output: no overflow for any x.
             Kind::LogSigmoid => g.mul(&self.y_val.exp().neg().add_scalar(E::one())),

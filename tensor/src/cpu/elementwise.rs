@@ -5,8 +5,10 @@ use rayon::prelude::*;
 
 use super::{Buffer, PAR_MIN};
 use crate::backend::{BinaryOp, UnaryOp};
+use crate::binary_op::BinaryKernel;
 use crate::dropout_mask::DropoutMask;
 use crate::shape::numel;
+use crate::unary_op::UnaryKernel;
 use crate::{Element, Tensor};
 
 const CHUNK: usize = 8192;
@@ -33,10 +35,21 @@ fn map<E: Element>(xs: &[E], f: impl Fn(E) -> E + Sync + Send) -> Buffer<E> {
     out
 }
 
+/// A [`UnaryKernel`] that maps a slice into a pooled buffer: each op's loop compiled on
+/// its own.
+struct MapSlice<'a, E>(&'a [E]);
+
+impl<E: Element> UnaryKernel<E> for MapSlice<'_, E> {
+    type Output = Buffer<E>;
+    fn run<F: Fn(E) -> E + Copy + Send + Sync>(self, f: F) -> Buffer<E> {
+        map(self.0, f)
+    }
+}
+
 pub(super) fn unary<E: Element>(op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
     let xs = x.as_slice();
     let out = match op {
-        // The hot ones go to the SIMD slice kernels.
+        // The hot ones go to the SIMD slice kernels (tested against `UnaryOp::apply`).
         UnaryOp::Gelu | UnaryOp::Exp => {
             let mut out = super::output(xs.len());
             let kernel = if op == UnaryOp::Gelu {
@@ -47,34 +60,36 @@ pub(super) fn unary<E: Element>(op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
             map_chunks(xs, &mut out, kernel);
             out
         }
-        UnaryOp::Neg => map(xs, |v| -v),
-        UnaryOp::Ln => map(xs, |v| v.ln()),
-        UnaryOp::Sqrt => map(xs, |v| v.sqrt()),
-        UnaryOp::Tanh => map(xs, |v| v.tanh()),
-        UnaryOp::Erf => map(xs, |v| v.erf()),
-        UnaryOp::Relu => map(xs, |v| v.max(E::zero())),
-        UnaryOp::Recip => map(xs, |v| v.recip()),
-        UnaryOp::Square => map(xs, |v| v * v),
-        UnaryOp::Abs => map(xs, |v| v.abs()),
-        UnaryOp::AddScalar(c) => map(xs, move |v| v + c),
-        UnaryOp::MulScalar(c) => map(xs, move |v| v * c),
-        UnaryOp::ClampMin(c) => map(xs, move |v| v.max(c)),
-        UnaryOp::ClampMax(c) => map(xs, move |v| v.min(c)),
-        UnaryOp::GtScalar(c) => map(xs, move |v| if v > c { E::one() } else { E::zero() }),
-        UnaryOp::Powf(c) => map(xs, move |v| v.powf(c)),
+        _ => op.visit(MapSlice(xs)),
     };
     Tensor::from_buffer(out, x.shape())
 }
 
-pub(super) fn gelu_backward<E: Element>(x: &Tensor<E>, gy: &Tensor<E>) -> Tensor<E> {
-    let (xs, gs) = (x.as_slice(), gy.as_slice());
+pub(super) fn unary_backward<E: Element>(
+    op: UnaryOp<E>,
+    x: &Tensor<E>,
+    y: &Tensor<E>,
+    gy: &Tensor<E>,
+) -> Tensor<E> {
+    let (xs, ys, gs) = (x.as_slice(), y.as_slice(), gy.as_slice());
     let mut out = super::output(xs.len());
+    // GELU's derivative is the hot one (every transformer layer): its SIMD kernel.
+    let chunk = |o: &mut [E], x: &[E], y: &[E], g: &[E]| {
+        if op == UnaryOp::Gelu {
+            E::gelu_backward_slice(x, g, o);
+        } else {
+            for (((o, &x), &y), &g) in o.iter_mut().zip(x).zip(y).zip(g) {
+                *o = g * op.derivative(x, y);
+            }
+        }
+    };
     if xs.len() >= PAR_MIN {
         out.par_chunks_mut(CHUNK)
-            .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
-            .for_each(|(o, (x, g))| E::gelu_backward_slice(x, g, o));
+            .zip(xs.par_chunks(CHUNK))
+            .zip(ys.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
+            .for_each(|((o, x), (y, g))| chunk(o, x, y, g));
     } else {
-        E::gelu_backward_slice(xs, gs, &mut out);
+        chunk(&mut out, xs, ys, gs);
     }
     Tensor::from_buffer(out, x.shape())
 }
@@ -85,13 +100,20 @@ pub(super) fn binary<E: Element>(
     b: &Tensor<E>,
     out_shape: &[usize],
 ) -> Tensor<E> {
-    match op {
-        BinaryOp::Add => binary_with(|x, y| x + y, a, b, out_shape),
-        BinaryOp::Sub => binary_with(|x, y| x - y, a, b, out_shape),
-        BinaryOp::Mul => binary_with(|x, y| x * y, a, b, out_shape),
-        BinaryOp::Div => binary_with(|x, y| x / y, a, b, out_shape),
-        BinaryOp::Max => binary_with(E::max, a, b, out_shape),
-        BinaryOp::Min => binary_with(E::min, a, b, out_shape),
+    op.visit(Broadcast { a, b, out_shape })
+}
+
+/// A [`BinaryKernel`] over two broadcast operands.
+struct Broadcast<'a, E: Element> {
+    a: &'a Tensor<E>,
+    b: &'a Tensor<E>,
+    out_shape: &'a [usize],
+}
+
+impl<E: Element> BinaryKernel<E> for Broadcast<'_, E> {
+    type Output = Tensor<E>;
+    fn run<F: Fn(E, E) -> E + Copy + Send + Sync>(self, f: F) -> Tensor<E> {
+        binary_with(f, self.a, self.b, self.out_shape)
     }
 }
 

@@ -22,7 +22,7 @@ pub use buffer_pool::{host_buffer_stats, HostBufferStats};
 pub use denormals::{denormals_flushed, flush_denormals};
 
 use crate::attention::AttentionSpec;
-use crate::backend::{Backend, BinaryOp, RandomFill, ReduceOp, UnaryOp};
+use crate::backend::{Backend, BinaryOp, FusedBackend, RandomFill, ReduceOp, UnaryOp};
 use crate::dropout_mask::DropoutMask;
 use crate::kernels::AdamParams;
 use crate::{Device, Element, Tensor};
@@ -30,7 +30,7 @@ use crate::{Device, Element, Tensor};
 /// Elementwise work below this many elements stays on one thread.
 pub(crate) const PAR_MIN: usize = 1 << 15;
 
-/// The CPU implementation of [`Backend`].
+/// The CPU implementation of [`Backend`] and every [`FusedBackend`] op.
 pub struct CpuBackend;
 
 impl<E: Element> Backend<E> for CpuBackend {
@@ -46,8 +46,14 @@ impl<E: Element> Backend<E> for CpuBackend {
     fn unary(&self, op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
         elementwise::unary(op, x)
     }
-    fn gelu_backward(&self, x: &Tensor<E>, gy: &Tensor<E>) -> Tensor<E> {
-        elementwise::gelu_backward(x, gy)
+    fn unary_backward(
+        &self,
+        op: UnaryOp<E>,
+        x: &Tensor<E>,
+        y: &Tensor<E>,
+        gy: &Tensor<E>,
+    ) -> Tensor<E> {
+        elementwise::unary_backward(op, x, y, gy)
     }
     fn binary(&self, op: BinaryOp, a: &Tensor<E>, b: &Tensor<E>, out_shape: &[usize]) -> Tensor<E> {
         elementwise::binary(op, a, b, out_shape)
@@ -55,14 +61,50 @@ impl<E: Element> Backend<E> for CpuBackend {
     fn matmul(&self, a: &Tensor<E>, b: &Tensor<E>, ta: bool, tb: bool) -> Tensor<E> {
         matmul::matmul(a, b, ta, tb)
     }
-    fn linear(&self, x: &Tensor<E>, w: &Tensor<E>, bias: &Tensor<E>) -> Tensor<E> {
-        matmul::linear(x, w, bias)
-    }
     fn reduce(&self, op: ReduceOp, x: &Tensor<E>, axis: usize) -> Tensor<E> {
         reduce::reduce(op, x, axis)
     }
     fn arg_reduce(&self, max: bool, x: &Tensor<E>, axis: usize) -> (Tensor<E>, Vec<usize>) {
         reduce::arg_reduce(max, x, axis)
+    }
+    fn gather(&self, x: &Tensor<E>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Tensor<E> {
+        indexing::gather(x, axis, idx, out_shape)
+    }
+    fn scatter_add(
+        &self,
+        src: &Tensor<E>,
+        axis: usize,
+        idx: &[usize],
+        shape: &[usize],
+    ) -> Tensor<E> {
+        indexing::scatter_add(src, axis, idx, shape)
+    }
+    fn broadcast_to(&self, x: &Tensor<E>, shape: &[usize]) -> Tensor<E> {
+        layout::broadcast_to(x, shape)
+    }
+    fn permute(&self, x: &Tensor<E>, perm: &[usize]) -> Tensor<E> {
+        layout::permute(x, perm)
+    }
+    fn concat(&self, xs: &[&Tensor<E>], axis: usize) -> Tensor<E> {
+        layout::concat(xs, axis)
+    }
+    fn narrow(&self, x: &Tensor<E>, axis: usize, start: usize, len: usize) -> Tensor<E> {
+        layout::narrow(x, axis, start, len)
+    }
+    fn index_select(&self, x: &Tensor<E>, axis: usize, idx: &[usize]) -> Tensor<E> {
+        layout::index_select(x, axis, idx)
+    }
+    fn masked_fill(&self, x: &Tensor<E>, mask: &Tensor<E>, value: E) -> Tensor<E> {
+        elementwise::masked_fill(x, mask, value)
+    }
+    fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E> {
+        random::random(fill, shape, rng)
+    }
+}
+
+impl<E: Element> FusedBackend<E> for CpuBackend {
+    fn linear(&self, x: &Tensor<E>, w: &Tensor<E>, bias: &Tensor<E>) -> Tensor<E> {
+        matmul::linear(x, w, bias)
     }
     fn softmax(&self, x: &Tensor<E>, log: bool) -> Tensor<E> {
         normalise::softmax(x, log)
@@ -137,44 +179,11 @@ impl<E: Element> Backend<E> for CpuBackend {
     fn scatter_add_rows(&self, src: &Tensor<E>, idx: &[usize], n_rows: usize) -> Tensor<E> {
         indexing::scatter_add_rows(src, idx, n_rows)
     }
-    fn gather(&self, x: &Tensor<E>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Tensor<E> {
-        indexing::gather(x, axis, idx, out_shape)
-    }
-    fn scatter_add(
-        &self,
-        src: &Tensor<E>,
-        axis: usize,
-        idx: &[usize],
-        shape: &[usize],
-    ) -> Tensor<E> {
-        indexing::scatter_add(src, axis, idx, shape)
-    }
-    fn broadcast_to(&self, x: &Tensor<E>, shape: &[usize]) -> Tensor<E> {
-        layout::broadcast_to(x, shape)
-    }
-    fn permute(&self, x: &Tensor<E>, perm: &[usize]) -> Tensor<E> {
-        layout::permute(x, perm)
-    }
-    fn concat(&self, xs: &[&Tensor<E>], axis: usize) -> Tensor<E> {
-        layout::concat(xs, axis)
-    }
-    fn narrow(&self, x: &Tensor<E>, axis: usize, start: usize, len: usize) -> Tensor<E> {
-        layout::narrow(x, axis, start, len)
-    }
-    fn index_select(&self, x: &Tensor<E>, axis: usize, idx: &[usize]) -> Tensor<E> {
-        layout::index_select(x, axis, idx)
-    }
-    fn masked_fill(&self, x: &Tensor<E>, mask: &Tensor<E>, value: E) -> Tensor<E> {
-        elementwise::masked_fill(x, mask, value)
-    }
     fn topk_rows(&self, x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
         indexing::topk_rows(x, k)
     }
     fn count_greater(&self, x: &Tensor<E>, cols: &[usize]) -> Vec<usize> {
         indexing::count_greater(x, cols)
-    }
-    fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E> {
-        random::random(fill, shape, rng)
     }
     fn adam_step(
         &self,

@@ -1,4 +1,4 @@
-//! Elementwise kernels: unary maps, GELU backward, broadcast binary ops, masked fill,
+//! Elementwise kernels: unary maps and their backward products, broadcast binary ops, masked fill,
 //! dropout and the fused Adam update.
 
 use cudarc::driver::PushKernelArg;
@@ -10,59 +10,43 @@ use crate::kernels::AdamParams;
 use crate::shape::numel;
 use crate::{Element, Tensor};
 
-/// The op code of `unary_op` in `kernels.cu` and its scalar operand.
-fn unary_code<E: Element>(op: UnaryOp<E>) -> (i32, E) {
-    let z = E::zero();
-    match op {
-        UnaryOp::Neg => (0, z),
-        UnaryOp::Exp => (1, z),
-        UnaryOp::Ln => (2, z),
-        UnaryOp::Sqrt => (3, z),
-        UnaryOp::Tanh => (4, z),
-        UnaryOp::Erf => (5, z),
-        UnaryOp::Gelu => (6, z),
-        UnaryOp::Relu => (7, z),
-        UnaryOp::Recip => (8, z),
-        UnaryOp::Square => (9, z),
-        UnaryOp::Abs => (10, z),
-        UnaryOp::AddScalar(c) => (11, c),
-        UnaryOp::MulScalar(c) => (12, c),
-        UnaryOp::ClampMin(c) => (13, c),
-        UnaryOp::ClampMax(c) => (14, c),
-        UnaryOp::GtScalar(c) => (15, c),
-        UnaryOp::Powf(c) => (16, c),
-    }
-}
-
+/// `op` at every element: the kernel `unary_<name>` of `kernels.cu`'s `UNARY_OPS`.
 pub(super) fn unary<E: Element>(b: &CudaBackend, op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
     let n = x.numel();
     let mut y = b.alloc::<E>(n);
     if let Some(cfg) = CudaBackend::grid(n) {
-        let (code, c) = unary_code(op);
-        let f = b.func::<E>("unary");
-        let n64 = n as u64;
+        let f = b.func::<E>(op.kernel());
+        let (n64, c) = (n as u64, op.operand());
         let mut l = b.stream.launch_builder(&f);
-        l.arg(buf(x)).arg(&mut y).arg(&n64).arg(&code).arg(&c);
+        l.arg(buf(x)).arg(&mut y).arg(&n64).arg(&c);
         // SAFETY: x and y hold n elements; the kernel's signature matches these arguments.
-        b.check("unary", unsafe { l.launch(cfg) });
+        b.check(op.kernel(), unsafe { l.launch(cfg) });
     }
     b.wrap(y, x.shape())
 }
 
-pub(super) fn gelu_backward<E: Element>(
+/// `gy * op'(x)`: the kernel `unary_backward_<name>`.
+pub(super) fn unary_backward<E: Element>(
     b: &CudaBackend,
+    op: UnaryOp<E>,
     x: &Tensor<E>,
+    y: &Tensor<E>,
     gy: &Tensor<E>,
 ) -> Tensor<E> {
     let n = x.numel();
     let mut gx = b.alloc::<E>(n);
     if let Some(cfg) = CudaBackend::grid(n) {
-        let f = b.func::<E>("gelu_backward");
-        let n64 = n as u64;
+        let f = b.func::<E>(op.backward_kernel());
+        let (n64, c) = (n as u64, op.operand());
         let mut l = b.stream.launch_builder(&f);
-        l.arg(buf(x)).arg(buf(gy)).arg(&mut gx).arg(&n64);
-        // SAFETY: all three buffers hold n elements.
-        b.check("gelu_backward", unsafe { l.launch(cfg) });
+        l.arg(buf(x))
+            .arg(buf(y))
+            .arg(buf(gy))
+            .arg(&mut gx)
+            .arg(&n64)
+            .arg(&c);
+        // SAFETY: all four buffers hold n elements.
+        b.check(op.backward_kernel(), unsafe { l.launch(cfg) });
     }
     b.wrap(gx, x.shape())
 }
@@ -94,14 +78,6 @@ pub(super) fn binary<E: Element>(
     let Some(cfg) = CudaBackend::grid(n) else {
         return b.wrap(out, out_shape);
     };
-    let code: i32 = match op {
-        BinaryOp::Add => 0,
-        BinaryOp::Sub => 1,
-        BinaryOp::Mul => 2,
-        BinaryOp::Div => 3,
-        BinaryOp::Max => 4,
-        BinaryOp::Min => 5,
-    };
     // An operand that repeats along leading axes only (the same shape, a bias row, a scalar)
     // is indexed `i % len`; anything else goes through the shape metadata.
     let repeat = |s: &[usize]| -> u64 {
@@ -118,20 +94,19 @@ pub(super) fn binary<E: Element>(
     meta.extend(broadcast_strides(y.shape(), out_shape));
     let uploaded = (la == 0 || lb == 0).then(|| b.upload_u64(&meta));
     let meta = uploaded.as_ref().unwrap_or(&b.unused_meta);
-    let (f, n64, rank) = (b.func::<E>("binary"), n as u64, rank as i32);
+    let (f, n64, rank) = (b.func::<E>(op.kernel()), n as u64, rank as i32);
     let mut l = b.stream.launch_builder(&f);
     l.arg(buf(x))
         .arg(buf(y))
         .arg(&mut out)
         .arg(&n64)
-        .arg(&code)
         .arg(&la)
         .arg(&lb)
         .arg(meta)
         .arg(&rank);
     // SAFETY: the operands broadcast to out_shape (checked by Tensor::binary), so every
     // computed offset is inside its buffer.
-    b.check("binary", unsafe { l.launch(cfg) });
+    b.check(op.kernel(), unsafe { l.launch(cfg) });
     b.wrap(out, out_shape)
 }
 

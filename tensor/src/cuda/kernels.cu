@@ -44,60 +44,57 @@ __device__ __forceinline__ double d_inf(double) { return __longlong_as_double(0x
 
 // ------------------------------------------------------------------ elementwise
 
-// Op codes: the order of `UnaryOp` in backend.rs (see elementwise.rs).
-template <typename T>
-__device__ __forceinline__ T unary_op(int op, T v, T c) {
-    const T half = (T)0.5;
-    switch (op) {
-        case 0: return -v;
-        case 1: return d_exp(v);
-        case 2: return d_log(v);
-        case 3: return d_sqrt(v);
-        case 4: return d_tanh(v);
-        case 5: return d_erf(v);
-        // x/2 erfc(-x/sqrt 2), as kernels::scalar::gelu (accurate for very negative x).
-        case 6: return half * v * d_erfc(-v * (T)0.70710678118654752440);
-        case 7: return d_max(v, (T)0);
-        case 8: return (T)1 / v;
-        case 9: return v * v;
-        case 10: return d_abs(v);
-        case 11: return v + c;
-        case 12: return v * c;
-        case 13: return d_max(v, c);
-        case 14: return d_min(v, c);
-        case 15: return v > c ? (T)1 : (T)0;
-        default: return d_pow(v, c);
-    }
-}
+// The elementwise functions of `UnaryOp` (tensor/src/unary_op.rs, where each is defined
+// in Rust), one line each: its name, its value at `v` (scalar operand `c`) and its
+// derivative at `v` given the value `y`. Exported as unary_<name>_<S> and
+// unary_backward_<name>_<S> at the end; tensor/tests/kernel_names.rs checks that every
+// name the backend loads is here.
+#define INV_SQRT2 (T)0.70710678118654752440
+#define UNARY_OPS(X)                                                                       \
+    X(neg, -v, (T)-1)                                                                      \
+    X(exp, d_exp(v), y)                                                                    \
+    X(ln, d_log(v), (T)1 / v)                                                              \
+    X(sqrt, d_sqrt(v), (T)0.5 / y)                                                         \
+    X(tanh, d_tanh(v), (T)1 - y * y)                                                       \
+    X(erf, d_erf(v), (T)1.12837916709551257390 * d_exp(-v * v))                            \
+    /* x/2 erfc(-x/sqrt 2), as unary_op::gelu (accurate for very negative x) */            \
+    X(gelu, (T)0.5 * v * d_erfc(-v * INV_SQRT2),                                           \
+      (T)0.5 * d_erfc(-v * INV_SQRT2) + v * (d_exp((T)-0.5 * v * v) * (T)0.3989422804014327)) \
+    X(relu, d_max(v, (T)0), v > (T)0 ? (T)1 : (T)0)                                        \
+    X(recip, (T)1 / v, -(y * y))                                                           \
+    X(square, v * v, v + v)                                                                \
+    X(abs, d_abs(v), v > (T)0 ? (T)1 : (v < (T)0 ? (T)-1 : (T)0))                          \
+    X(add_scalar, v + c, (T)1)                                                             \
+    X(mul_scalar, v * c, c)                                                                \
+    X(clamp_min, d_max(v, c), v > c ? (T)1 : (T)0)                                         \
+    X(clamp_max, d_min(v, c), v < c ? (T)1 : (T)0)                                         \
+    X(gt_scalar, v > c ? (T)1 : (T)0, (T)0)                                                \
+    X(powf, d_pow(v, c), c * d_pow(v, c - (T)1))
 
-template <typename T>
-__device__ void unary(const T* x, T* y, u64 n, int op, T c) {
-    GRID_STRIDE(i, n) { y[i] = unary_op(op, x[i], c); }
-}
+#define UNARY_FUNCTIONS(NAME, VALUE, DERIVATIVE)                                           \
+    template <typename T>                                                                  \
+    __device__ __forceinline__ T NAME##_value(T v, T c) { return VALUE; }                 \
+    template <typename T>                                                                  \
+    __device__ __forceinline__ T NAME##_derivative(T v, T y, T c) { return DERIVATIVE; }
+UNARY_OPS(UNARY_FUNCTIONS)
 
-template <typename T>
-__device__ void gelu_backward(const T* x, const T* gy, T* gx, u64 n) {
-    const T half = (T)0.5;
-    GRID_STRIDE(i, n) {
-        T xi = x[i];
-        T cdf = half * d_erfc(-xi * (T)0.70710678118654752440);
-        T pdf = d_exp(-half * xi * xi) * (T)0.3989422804014327;
-        gx[i] = gy[i] * (cdf + xi * pdf);
-    }
-}
+// The functions of `BinaryOp` (tensor/src/binary_op.rs): name and value at `a`, `b`,
+// each a functor that the `binary` template is instantiated with; exported as
+// binary_<name>_<S> at the end.
+#define BINARY_OPS(X)                                                                      \
+    X(add, a + b)                                                                          \
+    X(sub, a - b)                                                                          \
+    X(mul, a * b)                                                                          \
+    X(div, a / b)                                                                          \
+    X(max, d_max(a, b))                                                                    \
+    X(min, d_min(a, b))
 
-// Op codes: the order of `BinaryOp`.
-template <typename T>
-__device__ __forceinline__ T binary_op(int op, T a, T b) {
-    switch (op) {
-        case 0: return a + b;
-        case 1: return a - b;
-        case 2: return a * b;
-        case 3: return a / b;
-        case 4: return d_max(a, b);
-        default: return d_min(a, b);
-    }
-}
+#define BINARY_FUNCTOR(NAME, VALUE)                                                        \
+    struct NAME##_op {                                                                     \
+        template <typename T>                                                              \
+        __device__ __forceinline__ T operator()(T a, T b) const { return VALUE; }          \
+    };
+BINARY_OPS(BINARY_FUNCTOR)
 
 // The offset into a broadcast operand of output element i. meta holds the output dims, then
 // one stride array per operand (0 along broadcast axes).
@@ -113,13 +110,13 @@ __device__ __forceinline__ u64 bcast_offset(u64 i, const u64* dims, const u64* s
 
 // a_len / b_len: the operand repeats every a_len (b_len) elements (the common same-shape and
 // bias-row cases, no index arithmetic); 0 means "use meta".
-template <typename T>
-__device__ void binary(const T* a, const T* b, T* y, u64 n, int op, u64 a_len, u64 b_len,
+template <typename T, typename Op>
+__device__ void binary(const T* a, const T* b, T* y, u64 n, u64 a_len, u64 b_len,
                        const u64* meta, int rank) {
     GRID_STRIDE(i, n) {
         u64 ia = a_len ? i % a_len : bcast_offset(i, meta, meta + rank, rank);
         u64 ib = b_len ? i % b_len : bcast_offset(i, meta, meta + 2 * rank, rank);
-        y[i] = binary_op(op, a[ia], b[ib]);
+        y[i] = Op()(a[ia], b[ib]);
     }
 }
 
@@ -687,9 +684,6 @@ __device__ void contrastive_total(const double* terms, T* values, u64 m, double 
 // ------------------------------------------------------------------ exported names
 
 #define INSTANTIATE(T, S)                                                                          \
-    extern "C" __global__ void unary_##S(const T* x, T* y, u64 n, int op, T c) { unary(x, y, n, op, c); } \
-    extern "C" __global__ void gelu_backward_##S(const T* x, const T* gy, T* gx, u64 n) { gelu_backward(x, gy, gx, n); } \
-    extern "C" __global__ void binary_##S(const T* a, const T* b, T* y, u64 n, int op, u64 al, u64 bl, const u64* meta, int rank) { binary(a, b, y, n, op, al, bl, meta, rank); } \
     extern "C" __global__ void strided_copy_##S(const T* x, T* y, u64 n, const u64* meta, int rank, u64 base) { strided_copy(x, y, n, meta, rank, base); } \
     extern "C" __global__ void masked_fill_##S(const T* x, const T* m, T* y, u64 n, const u64* meta, int rank, T v) { masked_fill(x, m, y, n, meta, rank, v); } \
     extern "C" __global__ void dropout_##S(const T* x, T* y, u64 n, u32 lo, u32 hi, u32 th, T sc) { dropout(x, y, n, lo, hi, th, sc); } \
@@ -713,3 +707,24 @@ __device__ void contrastive_total(const double* terms, T* values, u64 m, double 
 
 INSTANTIATE(float, f32)
 INSTANTIATE(double, f64)
+
+#define UNARY_KERNELS(T, S, NAME)                                                          \
+    extern "C" __global__ void unary_##NAME##_##S(const T* x, T* y, u64 n, T c) {          \
+        GRID_STRIDE(i, n) { y[i] = NAME##_value<T>(x[i], c); }                             \
+    }                                                                                      \
+    extern "C" __global__ void unary_backward_##NAME##_##S(const T* x, const T* y, const T* gy, T* gx, u64 n, T c) { \
+        GRID_STRIDE(i, n) { gx[i] = gy[i] * NAME##_derivative<T>(x[i], y[i], c); }         \
+    }
+#define BINARY_KERNELS(T, S, NAME)                                                         \
+    extern "C" __global__ void binary_##NAME##_##S(const T* a, const T* b, T* y, u64 n, u64 al, u64 bl, const u64* meta, int rank) { \
+        binary<T, NAME##_op>(a, b, y, n, al, bl, meta, rank);                              \
+    }
+#define BINARY_KERNELS_F32(NAME, VALUE) BINARY_KERNELS(float, f32, NAME)
+#define BINARY_KERNELS_F64(NAME, VALUE) BINARY_KERNELS(double, f64, NAME)
+BINARY_OPS(BINARY_KERNELS_F32)
+BINARY_OPS(BINARY_KERNELS_F64)
+
+#define UNARY_KERNELS_F32(NAME, VALUE, DERIVATIVE) UNARY_KERNELS(float, f32, NAME)
+#define UNARY_KERNELS_F64(NAME, VALUE, DERIVATIVE) UNARY_KERNELS(double, f64, NAME)
+UNARY_OPS(UNARY_KERNELS_F32)
+UNARY_OPS(UNARY_KERNELS_F64)

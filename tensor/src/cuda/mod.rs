@@ -10,10 +10,10 @@
 //! [`Backend::to_vec`] and the ops whose trait signature returns host indices
 //! (`arg_reduce`, `topk_rows`, `count_greater`) copy back.
 //!
-//! | `Backend` method          | CUDA implementation                                       |
+//! | `Backend` / `FusedBackend` method | CUDA implementation                               |
 //! |---------------------------|-----------------------------------------------------------|
 //! | `upload`, `to_vec`        | native (host-device copies)                               |
-//! | `unary`, `gelu_backward`  | native (`unary`, `gelu_backward`)                         |
+//! | `unary`, `unary_backward` | native (`unary_<op>`, `unary_backward_<op>`: one kernel per `UnaryOp`) |
 //! | `binary`                  | native (`binary`, same-shape / bias-row / general broadcast) |
 //! | `matmul`                  | native (cuBLAS `gemm_strided_batched`, f32 and f64)      |
 //! | `reduce`, `arg_reduce`    | native (`reduce`, chunked `reduce_partial` for long axes; `arg_reduce`, indices copied back) |
@@ -61,7 +61,7 @@ use cudarc::driver::{
 use rand::RngCore;
 
 use crate::attention::AttentionSpec;
-use crate::backend::{Backend, BinaryOp, RandomFill, ReduceOp, UnaryOp};
+use crate::backend::{Backend, BinaryOp, FusedBackend, RandomFill, ReduceOp, UnaryOp};
 use crate::cpu::CpuBackend;
 use crate::dropout_mask::DropoutMask;
 use crate::kernels::AdamParams;
@@ -342,7 +342,7 @@ impl CudaBackend {
 fn buf<E: Element>(x: &Tensor<E>) -> &CudaSlice<E> {
     match &x.storage {
         Storage::Cuda(c) => &c.buf,
-        Storage::Cpu(_) => panic!(
+        Storage::Cpu(..) | Storage::Registered(..) => panic!(
             "a CPU tensor of shape {:?} was passed to a CUDA op: move it with to_device first",
             x.shape()
         ),
@@ -364,7 +364,7 @@ fn buf_mut<E: Element>(x: &mut Tensor<E>) -> &mut CudaSlice<E> {
             }
             Arc::get_mut(&mut c.buf).expect("just made unique")
         }
-        Storage::Cpu(_) => panic!(
+        Storage::Cpu(..) | Storage::Registered(..) => panic!(
             "a CPU tensor of shape {shape:?} was passed to a CUDA op: move it with to_device first"
         ),
     }
@@ -397,8 +397,14 @@ impl<E: Element> Backend<E> for CudaBackend {
     fn unary(&self, op: UnaryOp<E>, x: &Tensor<E>) -> Tensor<E> {
         elementwise::unary(self, op, x)
     }
-    fn gelu_backward(&self, x: &Tensor<E>, gy: &Tensor<E>) -> Tensor<E> {
-        elementwise::gelu_backward(self, x, gy)
+    fn unary_backward(
+        &self,
+        op: UnaryOp<E>,
+        x: &Tensor<E>,
+        y: &Tensor<E>,
+        gy: &Tensor<E>,
+    ) -> Tensor<E> {
+        elementwise::unary_backward(self, op, x, y, gy)
     }
     fn binary(&self, op: BinaryOp, a: &Tensor<E>, b: &Tensor<E>, out_shape: &[usize]) -> Tensor<E> {
         elementwise::binary(self, op, a, b, out_shape)
@@ -412,6 +418,45 @@ impl<E: Element> Backend<E> for CudaBackend {
     fn arg_reduce(&self, max: bool, x: &Tensor<E>, axis: usize) -> (Tensor<E>, Vec<usize>) {
         reduce::arg_reduce(self, max, x, axis)
     }
+    fn gather(&self, x: &Tensor<E>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Tensor<E> {
+        indexing::gather(self, x, axis, idx, out_shape)
+    }
+    fn scatter_add(
+        &self,
+        src: &Tensor<E>,
+        axis: usize,
+        idx: &[usize],
+        shape: &[usize],
+    ) -> Tensor<E> {
+        indexing::index_add(self, src, idx, shape, axis, true)
+    }
+    fn broadcast_to(&self, x: &Tensor<E>, shape: &[usize]) -> Tensor<E> {
+        indexing::broadcast_to(self, x, shape)
+    }
+    fn permute(&self, x: &Tensor<E>, perm: &[usize]) -> Tensor<E> {
+        indexing::permute(self, x, perm)
+    }
+    fn concat(&self, xs: &[&Tensor<E>], axis: usize) -> Tensor<E> {
+        indexing::concat(self, xs, axis)
+    }
+    fn narrow(&self, x: &Tensor<E>, axis: usize, start: usize, len: usize) -> Tensor<E> {
+        indexing::narrow(self, x, axis, start, len)
+    }
+    fn index_select(&self, x: &Tensor<E>, axis: usize, idx: &[usize]) -> Tensor<E> {
+        indexing::index_select(self, x, axis, idx)
+    }
+    fn masked_fill(&self, x: &Tensor<E>, mask: &Tensor<E>, value: E) -> Tensor<E> {
+        elementwise::masked_fill(self, x, mask, value)
+    }
+    fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E> {
+        // Drawn on the host in the CPU's order, so a seeded rng gives the same tensor on
+        // every device; initialisation only, never in the training step.
+        let t: Tensor<E> = CpuBackend.random(fill, shape, rng);
+        self.upload(t.to_vec(), shape)
+    }
+}
+
+impl<E: Element> FusedBackend<E> for CudaBackend {
     fn softmax(&self, x: &Tensor<E>, log: bool) -> Tensor<E> {
         normalise::softmax(self, x, log)
     }
@@ -468,47 +513,11 @@ impl<E: Element> Backend<E> for CudaBackend {
         let cols = src.shape()[1];
         indexing::index_add(self, src, idx, &[n_rows, cols], 0, false)
     }
-    fn gather(&self, x: &Tensor<E>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Tensor<E> {
-        indexing::gather(self, x, axis, idx, out_shape)
-    }
-    fn scatter_add(
-        &self,
-        src: &Tensor<E>,
-        axis: usize,
-        idx: &[usize],
-        shape: &[usize],
-    ) -> Tensor<E> {
-        indexing::index_add(self, src, idx, shape, axis, true)
-    }
-    fn broadcast_to(&self, x: &Tensor<E>, shape: &[usize]) -> Tensor<E> {
-        indexing::broadcast_to(self, x, shape)
-    }
-    fn permute(&self, x: &Tensor<E>, perm: &[usize]) -> Tensor<E> {
-        indexing::permute(self, x, perm)
-    }
-    fn concat(&self, xs: &[&Tensor<E>], axis: usize) -> Tensor<E> {
-        indexing::concat(self, xs, axis)
-    }
-    fn narrow(&self, x: &Tensor<E>, axis: usize, start: usize, len: usize) -> Tensor<E> {
-        indexing::narrow(self, x, axis, start, len)
-    }
-    fn index_select(&self, x: &Tensor<E>, axis: usize, idx: &[usize]) -> Tensor<E> {
-        indexing::index_select(self, x, axis, idx)
-    }
-    fn masked_fill(&self, x: &Tensor<E>, mask: &Tensor<E>, value: E) -> Tensor<E> {
-        elementwise::masked_fill(self, x, mask, value)
-    }
     fn topk_rows(&self, x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
         indexing::topk_rows(self, x, k)
     }
     fn count_greater(&self, x: &Tensor<E>, cols: &[usize]) -> Vec<usize> {
         indexing::count_greater(self, x, cols)
-    }
-    fn random(&self, fill: RandomFill, shape: &[usize], rng: &mut dyn RngCore) -> Tensor<E> {
-        // Drawn on the host in the CPU's order, so a seeded rng gives the same tensor on
-        // every device; initialisation only, never in the training step.
-        let t: Tensor<E> = CpuBackend.random(fill, shape, rng);
-        self.upload(t.to_vec(), shape)
     }
     fn adam_step(
         &self,

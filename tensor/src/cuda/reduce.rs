@@ -3,7 +3,7 @@
 use cudarc::driver::{CudaSlice, PushKernelArg};
 
 use super::{buf, CudaBackend};
-use crate::backend::ReduceOp;
+use crate::backend::{ReduceOp, UnaryOp};
 use crate::shape::split_at_axis;
 use crate::{Element, Tensor};
 
@@ -57,13 +57,13 @@ pub(super) fn reduce_buf<E: Element>(
     }
     let mut scaled = b.alloc::<E>(outputs);
     if let Some(cfg) = CudaBackend::grid(outputs) {
-        let inv = E::one() / E::from_f64(len as f64);
-        let (n, mul) = (outputs as u64, 12i32); // 12: `v * c` in unary_op
-        let f = b.func::<E>("unary");
+        let scale = UnaryOp::MulScalar(E::one() / E::from_f64(len as f64));
+        let (n, c) = (outputs as u64, scale.operand());
+        let f = b.func::<E>(scale.kernel());
         let mut lb = b.stream.launch_builder(&f);
-        lb.arg(&y).arg(&mut scaled).arg(&n).arg(&mul).arg(&inv);
+        lb.arg(&y).arg(&mut scaled).arg(&n).arg(&c);
         // SAFETY: y and scaled hold `outputs` elements.
-        b.check("unary", unsafe { lb.launch(cfg) });
+        b.check(scale.kernel(), unsafe { lb.launch(cfg) });
     }
     scaled
 }

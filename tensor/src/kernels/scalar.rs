@@ -9,22 +9,15 @@ use crate::Element;
 /// `gelu(x) = x/2 * (1 + erf(x / sqrt 2))`, with `1 + erf(u)` computed as `erfc(-u)` so
 /// the negative tail keeps its relative accuracy.
 pub fn gelu<E: Element>(x: &[E], y: &mut [E]) {
-    let half = E::from_f64(0.5);
-    let inv_sqrt2 = E::from_f64(std::f64::consts::FRAC_1_SQRT_2);
     for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi = half * xi * (-xi * inv_sqrt2).erfc();
+        *yi = crate::unary_op::gelu(xi);
     }
 }
 
 /// `gx = gy * (Phi(x) + x phi(x))`, the derivative of the erf GELU.
 pub fn gelu_backward<E: Element>(x: &[E], gy: &[E], gx: &mut [E]) {
-    let half = E::from_f64(0.5);
-    let inv_sqrt2 = E::from_f64(std::f64::consts::FRAC_1_SQRT_2);
-    let inv_sqrt_2pi = E::from_f64(0.398_942_280_401_432_7);
     for ((g, &xi), &gyi) in gx.iter_mut().zip(x).zip(gy) {
-        let cdf = half * (-xi * inv_sqrt2).erfc();
-        let pdf = (-half * xi * xi).exp() * inv_sqrt_2pi;
-        *g = gyi * (cdf + xi * pdf);
+        *g = gyi * crate::unary_op::gelu_derivative(xi);
     }
 }
 
