@@ -7,6 +7,11 @@
 //! [`FusedBackend`], the fused and specialised ops, whose default methods compose the
 //! primitives ([`crate::composed`]). The CPU ([`crate::CpuBackend`]) and CUDA backends
 //! override every fused op with a kernel of its own.
+//!
+//! A new backend: implement [`Backend`] (18 methods), write an empty
+//! `impl FusedBackend<E> for MyBackend {}`, and [`register_backend`] it; tensors moved to
+//! the device it returns are computed by it. `autograd/tests/core_only_backend.rs` does
+//! exactly that and trains the MLP example on it.
 
 use std::any::Any;
 use std::sync::RwLock;

@@ -433,6 +433,10 @@ impl<E: Element> Tensor<E> {
     pub fn erf(&self) -> Self {
         self.unary(UnaryOp::Erf)
     }
+    /// `1 / (1 + e^-x)`, without overflow for any `x`.
+    pub fn sigmoid(&self) -> Self {
+        self.unary(UnaryOp::Sigmoid)
+    }
     /// GELU, erf form: `x/2 (1 + erf(x / sqrt 2))`.
     pub fn gelu(&self) -> Self {
         self.unary(UnaryOp::Gelu)

@@ -49,6 +49,17 @@ pub(crate) fn gelu_derivative<E: Element>(x: E) -> E {
     cdf + x * pdf
 }
 
+/// `1 / (1 + e^-x)` for `x >= 0`, `e^x / (1 + e^x)` below: no overflow for any `x`.
+#[inline(always)]
+fn sigmoid<E: Element>(x: E) -> E {
+    if x >= E::zero() {
+        (E::one() + (-x).exp()).recip()
+    } else {
+        let e = x.exp();
+        e / (E::one() + e)
+    }
+}
+
 #[inline(always)]
 fn step<E: Element>(on: bool) -> E {
     if on {
@@ -144,6 +155,8 @@ unary_ops! {
     Tanh = "tanh", |x| x.tanh(), |x, y| E::one() - y * y;
     /// `erf(x)`
     Erf = "erf", |x| x.erf(), |x, y| E::from_f64(std::f64::consts::FRAC_2_SQRT_PI) * (-x * x).exp();
+    /// `1 / (1 + e^-x)`, from whichever side keeps the exponent non-positive
+    Sigmoid = "sigmoid", |x| sigmoid(x), |x, y| y * (E::one() - y);
     /// `x/2 (1 + erf(x/sqrt 2))` (PyTorch's default `F.gelu`)
     Gelu = "gelu", |x| gelu(x), |x, y| gelu_derivative(x);
     /// `max(x, 0)`; the derivative is 0 at 0
@@ -181,6 +194,7 @@ mod tests {
             Sqrt,
             Tanh,
             Erf,
+            Sigmoid,
             Gelu,
             Relu,
             Recip,

@@ -152,6 +152,7 @@ fn unary_ops() {
         (UnaryOp::Sqrt, &pos),
         (UnaryOp::Tanh, &x),
         (UnaryOp::Erf, &x),
+        (UnaryOp::Sigmoid, &x),
         (UnaryOp::Gelu, &x),
         (UnaryOp::Relu, &x),
         (UnaryOp::Recip, &pos),

@@ -103,6 +103,7 @@ fn every_op() -> Vec<UnaryOp<f32>> {
         Sqrt,
         Tanh,
         Erf,
+        Sigmoid,
         Gelu,
         Relu,
         Recip,

@@ -1,18 +1,24 @@
-//! Elementwise functions: `exp`, `ln`, `sqrt`, GELU (erf form), ReLU, `clamp_min`,
-//! `log_sigmoid`.
+//! Elementwise functions: `exp`, `ln`, `sqrt`, `tanh`, `sigmoid`, GELU (erf form), ReLU,
+//! `clamp_min`, `log_sigmoid`.
 //!
 //! | op | forward | backward `dx` |
 //! |---|---|---|
 //! | `exp` | `y = e^x` | `g y` |
 //! | `ln` | `y = ln x` | `g / x` |
 //! | `sqrt` | `y = sqrt x` | `g / (2 y)` |
+//! | `tanh` | `y = tanh x` | `g (1 - y^2)` |
+//! | `sigmoid` | `y = 1 / (1 + e^-x)` | `g y (1 - y)` |
 //! | `gelu` | `x/2 (1 + erf(x/sqrt 2))` | `g (Phi(x) + x phi(x))` |
 //! | `clamp_min(c)` | `max(x, c)` | `g [x > c]` |
 //! | `relu` | `clamp_min(0)` | `g [x > 0]` |
 //! | `log_sigmoid` | `ln σ(x) = min(x, 0) - ln(1 + e^-abs(x))` | `g (1 - e^y)` (= `g σ(-x)`) |
 //!
-//! PyTorch: `exp`, `log`, `sqrt`, `F.gelu` (default, erf), `clamp(min=c)`, `relu`,
-//! `F.logsigmoid`.
+//! PyTorch: `exp`, `log`, `sqrt`, `tanh`, `sigmoid`, `F.gelu` (default, erf),
+//! `clamp(min=c)`, `relu`, `F.logsigmoid`.
+//!
+//! `tanh`, `sigmoid` and GELU take their value and derivative from the tensor crate's
+//! op table ([`UnaryOp::apply`] and [`UnaryOp::derivative`]), where each is defined once
+//! for the CPU and, by name, for the CUDA kernels; the others spell their backward out.
 
 use mclrec_tensor::{Element, Tensor, UnaryOp};
 
@@ -22,7 +28,8 @@ enum Kind<E> {
     Exp,
     Ln,
     Sqrt,
-    Gelu,
+    /// A function of the op table: `y = op(x)`, `dx = g op'(x)`.
+    Table(UnaryOp<E>),
     ClampMin(E),
     LogSigmoid,
 }
@@ -34,14 +41,14 @@ struct UnaryBackward<E: Element> {
     kind: Kind<E>,
 }
 
-impl<E> Kind<E> {
+impl<E: Element> Kind<E> {
     /// The op's name on the tape.
     fn name(&self) -> &'static str {
         match self {
             Kind::Exp => "exp",
             Kind::Ln => "ln",
             Kind::Sqrt => "sqrt",
-            Kind::Gelu => "gelu",
+            Kind::Table(op) => op.name(),
             Kind::ClampMin(_) => "clamp_min",
             Kind::LogSigmoid => "log_sigmoid",
         }
@@ -54,7 +61,7 @@ impl<E: Element> Backward<E> for UnaryBackward<E> {
             Kind::Exp => g.mul(&self.y_val),
             Kind::Ln => g.div(&self.x_val),
             Kind::Sqrt => g.div(&self.y_val.mul_scalar(E::from_f64(2.0))),
-            Kind::Gelu => self.x_val.unary_backward(UnaryOp::Gelu, &self.y_val, g),
+            Kind::Table(op) => self.x_val.unary_backward(op, &self.y_val, g),
             Kind::ClampMin(c) => g.mul(&self.x_val.gt_scalar(c)),
             // 1 - σ(x) = 1 - e^y, from the output: no overflow for any x.
             Kind::LogSigmoid => g.mul(&self.y_val.exp().neg().add_scalar(E::one())),
@@ -70,7 +77,7 @@ impl<'t, E: Element> Var<'t, E> {
             Kind::Exp => x_val.exp(),
             Kind::Ln => x_val.ln(),
             Kind::Sqrt => x_val.sqrt(),
-            Kind::Gelu => x_val.gelu(),
+            Kind::Table(op) => x_val.unary(op),
             Kind::ClampMin(c) => x_val.clamp_min(c),
             Kind::LogSigmoid => log_sigmoid(&x_val),
         };
@@ -98,9 +105,17 @@ impl<'t, E: Element> Var<'t, E> {
     pub fn sqrt(self) -> Var<'t, E> {
         self.unary_op(Kind::Sqrt)
     }
+    /// Hyperbolic tangent.
+    pub fn tanh(self) -> Var<'t, E> {
+        self.unary_op(Kind::Table(UnaryOp::Tanh))
+    }
+    /// The logistic function `1 / (1 + e^-x)`, without overflow for any `x`.
+    pub fn sigmoid(self) -> Var<'t, E> {
+        self.unary_op(Kind::Table(UnaryOp::Sigmoid))
+    }
     /// GELU, erf form (PyTorch's default `F.gelu`).
     pub fn gelu(self) -> Var<'t, E> {
-        self.unary_op(Kind::Gelu)
+        self.unary_op(Kind::Table(UnaryOp::Gelu))
     }
     /// `max(x, c)`; the gradient is zero where the clamp is active.
     pub fn clamp_min(self, c: E) -> Var<'t, E> {
@@ -130,6 +145,17 @@ mod tests {
     use crate::gradcheck::check_gradients;
     use crate::Tape;
     use mclrec_tensor::Tensor;
+
+    #[test]
+    fn sigmoid_is_finite_far_out_and_matches_its_definition() {
+        let tape = Tape::new();
+        let xs = [-800.0f64, -3.0, 0.0, 2.0, 800.0];
+        let y = tape.leaf(Tensor::from_vec(xs.to_vec(), &[5])).sigmoid();
+        for (a, x) in y.value().to_vec().iter().zip(xs) {
+            let want = 1.0 / (1.0 + (-x).exp());
+            assert!((a - want).abs() < 1e-15, "sigmoid({x}) = {a}, want {want}");
+        }
+    }
 
     #[test]
     fn log_sigmoid_is_exact_and_finite_far_out() {
@@ -167,6 +193,14 @@ mod tests {
         #[test]
         fn grad_sqrt(s in shape(3), seed in 0u64..1000) {
             check_gradients(&[tensor(&s, seed, 0.2, 3.0)], |v| v[0].sqrt()).map_err(TestCaseError::fail)?;
+        }
+        #[test]
+        fn grad_tanh(s in shape(3), seed in 0u64..1000) {
+            check_gradients(&[tensor(&s, seed, -3.0, 3.0)], |v| v[0].tanh()).map_err(TestCaseError::fail)?;
+        }
+        #[test]
+        fn grad_sigmoid(s in shape(3), seed in 0u64..1000) {
+            check_gradients(&[tensor(&s, seed, -6.0, 6.0)], |v| v[0].sigmoid()).map_err(TestCaseError::fail)?;
         }
         #[test]
         fn grad_gelu(s in shape(3), seed in 0u64..1000) {

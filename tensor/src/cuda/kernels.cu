@@ -57,6 +57,8 @@ __device__ __forceinline__ double d_inf(double) { return __longlong_as_double(0x
     X(sqrt, d_sqrt(v), (T)0.5 / y)                                                         \
     X(tanh, d_tanh(v), (T)1 - y * y)                                                       \
     X(erf, d_erf(v), (T)1.12837916709551257390 * d_exp(-v * v))                            \
+    X(sigmoid, v >= (T)0 ? (T)1 / ((T)1 + d_exp(-v)) : d_exp(v) / ((T)1 + d_exp(v)),       \
+      y * ((T)1 - y))                                                                      \
     /* x/2 erfc(-x/sqrt 2), as unary_op::gelu (accurate for very negative x) */            \
     X(gelu, (T)0.5 * v * d_erfc(-v * INV_SQRT2),                                           \
       (T)0.5 * d_erfc(-v * INV_SQRT2) + v * (d_exp((T)-0.5 * v * v) * (T)0.3989422804014327)) \
