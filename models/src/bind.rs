@@ -28,6 +28,13 @@ impl<'t, E: Element> Bound<'t, E> {
         Bound { vars }
     }
 
+    /// Stands `vars` in for the parameters `0..vars.len()` (gradient checks bind their
+    /// leaves this way).
+    #[cfg(test)]
+    pub(crate) fn from_vars(vars: Vec<Var<'t, E>>) -> Self {
+        Bound { vars }
+    }
+
     /// The bound variable of parameter `id`.
     pub fn get(&self, id: ParamId) -> Var<'t, E> {
         self.vars[id.0]
