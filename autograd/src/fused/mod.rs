@@ -3,7 +3,7 @@
 //! one tensor kernel.
 //!
 //! They exist for speed and memory, not for new maths. Each one has a **reference
-//! implementation** in [`reference`], composed only of general [`Var`] ops (so its gradient
+//! implementation** in [`reference`](mod@reference), composed only of general [`Var`] ops (so its gradient
 //! comes from autograd itself, and it runs on any device): read the reference to learn what
 //! the op computes, and the fused op's file to see how the kernel is called. A test beside
 //! each fused op checks that its values and gradients equal the reference's (`f64`, to about
@@ -53,7 +53,7 @@ mod linear_cross_entropy;
 pub mod reference;
 
 /// The fused ops as methods of [`Var`]: `use mclrec_autograd::fused::FusedOps;` brings them
-/// into scope. Each method's doc gives its maths; [`reference`] has the same function written
+/// into scope. Each method's doc gives its maths; [`reference`](mod@reference) has the same function written
 /// with general ops.
 pub trait FusedOps<'t, E: Element> {
     /// Causal multi-head attention of the queries `self` (`[query rows, d]`) over the keys
