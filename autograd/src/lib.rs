@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+#[cfg(test)]
+mod agreement;
+pub mod fused;
 pub mod gradcheck;
 pub mod ops;
 pub mod optim;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use mclrec_autograd::fused::FusedOps;
 use mclrec_autograd::{GroupId, ParamStore, Var};
 use mclrec_tensor::attention::{QueryRows, SeqLayout};
 use mclrec_tensor::dropout_mask::DropoutMask;

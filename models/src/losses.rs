@@ -8,6 +8,7 @@
 //! * the regulariser includes the factor 0.1 (the paper's `gamma`, folded into `R` by the
 //!   official `meta_rl`) and is written with hinge terms around the hardest negative.
 
+use mclrec_autograd::fused::FusedOps;
 use mclrec_autograd::Var;
 use mclrec_tensor::{Element, Tensor};
 

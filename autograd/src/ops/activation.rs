@@ -178,7 +178,49 @@ mod tests {
     }
 
     use crate::gradcheck::strategies::{away_from_zero, shape, tensor};
+    use mclrec_tensor::Element;
     use proptest::prelude::*;
+
+    /// GELU and its derivative from the definition, in plain `f64` (erf is no op of the
+    /// tape, so this reference is written out): `gelu(x) = x Phi(x)` with
+    /// `Phi(x) = (1 + erf(x / sqrt 2)) / 2`, and `gelu'(x) = Phi(x) + x phi(x)` with
+    /// `phi(x) = exp(-x^2 / 2) / sqrt(2 pi)`.
+    fn gelu_by_hand(x: f64) -> (f64, f64) {
+        let phi_big = 0.5 * (1.0 + Element::erf(x / std::f64::consts::SQRT_2));
+        let phi = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        (x * phi_big, phi_big + x * phi)
+    }
+
+    #[test]
+    fn gelu_and_its_gradient_equal_the_definition() {
+        let xs: Vec<f64> = (0..161).map(|i| -8.0 + 0.1 * i as f64).collect();
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::from_vec(xs.clone(), &[xs.len()]));
+        let w: Vec<f64> = (0..xs.len())
+            .map(|i| (0.7 * i as f64).sin() + 0.2)
+            .collect();
+        let y = x.gelu();
+        let grads = y
+            .mul(tape.constant(Tensor::from_vec(w.clone(), &[xs.len()])))
+            .sum_all()
+            .backward();
+        let (got_y, got_g) = (y.value().to_vec(), grads.get(x).unwrap().to_vec());
+        for (i, &xi) in xs.iter().enumerate() {
+            let (want_y, want_d) = gelu_by_hand(xi);
+            let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs()).max(1.0);
+            assert!(
+                rel(got_y[i], want_y) < 1e-12,
+                "gelu({xi}) = {} vs {want_y}",
+                got_y[i]
+            );
+            assert!(
+                rel(got_g[i], w[i] * want_d) < 1e-12,
+                "gelu'({xi}): {} vs {}",
+                got_g[i],
+                w[i] * want_d
+            );
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]

@@ -50,12 +50,26 @@ impl<'t, E: Element> Var<'t, E> {
 
 #[cfg(test)]
 mod tests {
+    use crate::agreement::agree;
     use crate::gradcheck::check_gradients;
     use crate::gradcheck::strategies::tensor;
     use proptest::prelude::*;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Against its definition in general ops, `-mean_r log_softmax(x_r)[t_r]`, whose
+        /// gradient autograd makes (the op's own is made by the forward kernel).
+        #[test]
+        fn equals_its_definition_in_general_ops(n in 1usize..6, c in 1usize..9, seed in 0u64..1000, t in proptest::collection::vec(0usize..100, 6)) {
+            let targets: Vec<usize> = t[..n].iter().map(|v| v % c).collect();
+            agree(
+                &[tensor(&[n, c], seed, -4.0, 4.0)],
+                |v| v[0].cross_entropy(&targets).mul_scalar(1.5),
+                |v| v[0].log_softmax().gather(1, &targets, &[n, 1]).mean_all().neg().mul_scalar(1.5),
+                1e-12,
+            ).map_err(TestCaseError::fail)?;
+        }
+
         #[test]
         fn grad_cross_entropy(n in 1usize..6, c in 1usize..7, seed in 0u64..1000, t in proptest::collection::vec(0usize..100, 6)) {
             let targets: Vec<usize> = t[..n].iter().map(|v| v % c).collect();

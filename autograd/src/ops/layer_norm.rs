@@ -54,12 +54,48 @@ impl<'t, E: Element> Var<'t, E> {
 
 #[cfg(test)]
 mod tests {
+    use crate::agreement::agree;
     use crate::gradcheck::check_gradients;
     use crate::gradcheck::strategies::{shape, tensor};
+    use crate::Var;
     use proptest::prelude::*;
+
+    /// Layer norm written with general ops, the definition the fused row kernels (forward
+    /// and backward) must equal: `x_hat = (x - mean) / sqrt(var + eps)` with the biased
+    /// variance, then `x_hat * gamma + beta`; autograd differentiates it.
+    fn layer_norm_by_hand<'t>(
+        x: Var<'t, f64>,
+        gamma: Var<'t, f64>,
+        beta: Var<'t, f64>,
+        eps: f64,
+    ) -> Var<'t, f64> {
+        let mut keep = x.shape();
+        let last = keep.len() - 1;
+        keep[last] = 1;
+        let centred = x.sub(x.mean_axis(last).reshape(&keep));
+        let var = centred.mul(centred).mean_axis(last).reshape(&keep);
+        centred.div(var.add_scalar(eps).sqrt()).mul(gamma).add(beta)
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn equals_its_definition_in_general_ops(lead in shape(2), n in 1usize..9, seed in 0u64..1000) {
+            let mut s = lead.clone();
+            s.push(n);
+            let inputs = [
+                tensor(&s, seed, -2.0, 2.0),
+                tensor(&[n], seed + 1, 0.5, 1.5),
+                tensor(&[n], seed + 2, -0.5, 0.5),
+            ];
+            agree(
+                &inputs,
+                |v| v[0].layer_norm(v[1], v[2], 1e-5),
+                |v| layer_norm_by_hand(v[0], v[1], v[2], 1e-5),
+                1e-12,
+            ).map_err(TestCaseError::fail)?;
+        }
+
         #[test]
         fn grad_layer_norm(lead in shape(2), n in 2usize..7, seed in 0u64..1000) {
             let mut s = lead.clone();

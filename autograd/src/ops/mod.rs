@@ -1,5 +1,8 @@
-//! The differentiable ops. Each file holds one family: the forward (a method on [`Var`]),
-//! its [`Backward`](crate::Backward) right below it, and its gradient tests at the bottom.
+//! The general differentiable ops. Each file holds one family: the forward (a method on
+//! [`Var`]), its [`Backward`](crate::Backward) right below it, and its gradient tests at the
+//! bottom. MCLRec's fused ops (attention over packed sequences, the contrastive pair terms,
+//! the cross-entropy of `h W^T`) are not here but in [`fused`](crate::fused), each with a
+//! reference in these ops.
 //!
 //! | op | method | gradient test |
 //! |---|---|---|
@@ -12,13 +15,10 @@
 //! | index-select along an axis | [`Var::index_select`] | `layout::tests::grad_index_select` |
 //! | sum / mean, all and along an axis | [`Var::sum_all`] [`Var::mean_all`] [`Var::sum_axis`] [`Var::mean_axis`] | `reduce::tests::grad_{sum_all,mean_all,sum_axis,mean_axis}` |
 //! | max / min along an axis | [`Var::max_axis`] [`Var::min_axis`] | `reduce::tests::grad_{max,min}_axis` |
-//! | exp, log, gelu, relu, clamp_min, sqrt | [`Var::exp`] [`Var::ln`] [`Var::gelu`] [`Var::relu`] [`Var::clamp_min`] [`Var::sqrt`] | `activation::tests::grad_*` |
+//! | exp, log, gelu, relu, clamp_min, sqrt | [`Var::exp`] [`Var::ln`] [`Var::gelu`] [`Var::relu`] [`Var::clamp_min`] [`Var::sqrt`] | `activation::tests::grad_*`, `gelu_and_its_gradient_equal_the_definition` |
 //! | softmax, log-softmax | [`Var::softmax`] [`Var::log_softmax`] | `softmax::tests::grad_{softmax,log_softmax}` |
-//! | cross-entropy over integer targets | [`Var::cross_entropy`] | `cross_entropy::tests::grad_cross_entropy` |
-//! | cross-entropy over the scores `h W^T` (fused, no score matrix) | [`Var::linear_cross_entropy`] | `linear_cross_entropy::tests::grad_linear_cross_entropy` |
-//! | causal attention over packed sequences (fused, dropout) | [`Var::attention`] | `attention::tests::grad_attention` |
-//! | MCLRec pair terms: InfoNCE and the regulariser term from `S` (fused) | [`Var::contrastive_pair`] | `contrastive::tests::grad_contrastive_pair` |
-//! | layer norm with affine parameters | [`Var::layer_norm`] | `layer_norm::tests::grad_layer_norm` |
+//! | cross-entropy over integer targets | [`Var::cross_entropy`] | `cross_entropy::tests::grad_cross_entropy`, `equals_its_definition_in_general_ops` |
+//! | layer norm with affine parameters | [`Var::layer_norm`] | `layer_norm::tests::grad_layer_norm`, `equals_its_definition_in_general_ops` |
 //! | embedding lookup / row gather | [`Var::embedding`] | `embedding::tests::grad_embedding` |
 //! | dropout | [`Var::dropout`] | `dropout::tests::grad_dropout` |
 //! | masked fill | [`Var::masked_fill`] | `masked_fill::tests::grad_masked_fill` |
@@ -30,8 +30,6 @@ use crate::Var;
 
 mod activation;
 mod arithmetic;
-mod attention;
-mod contrastive;
 mod cross_entropy;
 mod dropout;
 mod embedding;
@@ -40,7 +38,6 @@ mod l2_normalize;
 mod layer_norm;
 mod layout;
 mod linear;
-mod linear_cross_entropy;
 mod masked_fill;
 mod matmul;
 mod reduce;

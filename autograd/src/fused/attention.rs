@@ -1,12 +1,14 @@
-//! Fused causal multi-head attention over packed sequences (see
-//! [`mclrec_tensor::attention`]).
+//! Fused causal multi-head attention over packed sequences: one tape node whose forward and
+//! backward are the tensor kernels of [`mclrec_tensor::attention`]. The maths is in
+//! [`FusedOps::attention`](super::FusedOps::attention); the same op in general ops is
+//! [`reference::attention`](super::reference::attention).
 //!
 //! Forward, per sequence and head: `P = softmax(q k^T / sqrt(d_h) + mask)`,
 //! `ctx = (P * m) v` with `m` the dropout mask. Backward, with `g` the context gradient:
 //! `dv = (P * m)^T g`, `dP = (g v^T) * m`, `dS = P * (dP - rowsum(P * dP))`,
-//! `dq = dS k / sqrt(d_h)`, `dk = dS^T q / sqrt(d_h)`. PyTorch: the manual attention of
-//! RecBole's `MultiHeadAttention`, one call instead of permutes, two batched matmuls, a
-//! mask add, a softmax and a dropout.
+//! `dq = dS k / sqrt(d_h)`, `dk = dS^T q / sqrt(d_h)`. One call instead of permutes, two
+//! batched matmuls per sequence, a mask add, a softmax and a dropout; the kernel keeps only
+//! the probabilities for the backward.
 
 use std::sync::Arc;
 
@@ -42,45 +44,44 @@ impl<E: Element> Backward<E> for AttentionBackward<E> {
     }
 }
 
-impl<'t, E: Element> Var<'t, E> {
-    /// Causal multi-head attention of the queries `self` (`[query rows, d]`) over the keys
-    /// and values `kv` (`[rows, 2d]`, keys first) of the packed sequences of `layout`;
-    /// `dropout` is applied to the attention probabilities.
-    pub fn attention(
-        self,
-        kv: Var<'t, E>,
-        layout: &Arc<SeqLayout>,
-        queries: QueryRows,
-        heads: usize,
-        dropout: Option<DropoutMask>,
-    ) -> Var<'t, E> {
-        let spec = AttentionSpec {
-            layout,
+/// [`FusedOps::attention`](super::FusedOps::attention): the kernel's forward, and a
+/// backward that keeps what the kernel's backward needs (the inputs and the probabilities).
+pub(super) fn attention<'t, E: Element>(
+    q: Var<'t, E>,
+    kv: Var<'t, E>,
+    layout: &Arc<SeqLayout>,
+    queries: QueryRows,
+    heads: usize,
+    dropout: Option<DropoutMask>,
+) -> Var<'t, E> {
+    let spec = AttentionSpec {
+        layout,
+        queries,
+        heads,
+        dropout,
+    };
+    let (q_val, kv_val) = (q.value(), kv.value());
+    let (ctx, probs) = q_val.attention(&kv_val, &spec);
+    q.tape().record("attention", ctx, &[q, kv], || {
+        Box::new(AttentionBackward {
+            q: q.node(),
+            kv: kv.node(),
+            q_val,
+            kv_val,
+            probs,
+            layout: Arc::clone(layout),
             queries,
             heads,
             dropout,
-        };
-        let (q_val, kv_val) = (self.value(), kv.value());
-        let (ctx, probs) = q_val.attention(&kv_val, &spec);
-        self.tape.record("attention", ctx, &[self, kv], || {
-            Box::new(AttentionBackward {
-                q: self.node(),
-                kv: kv.node(),
-                q_val,
-                kv_val,
-                probs,
-                layout: Arc::clone(layout),
-                queries,
-                heads,
-                dropout,
-            })
         })
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agreement::agree;
+    use crate::fused::{reference, FusedOps};
     use crate::gradcheck::check_gradients;
     use crate::gradcheck::strategies::tensor;
     use crate::Tape;
@@ -94,6 +95,76 @@ mod tests {
         }
         let rows = *offsets.last().unwrap();
         Arc::new(SeqLayout::new(offsets, (0..rows).map(blocked).collect()))
+    }
+
+    /// `fused` against [`reference::attention`](crate::fused::reference::attention) at
+    /// random queries and keys: values and both gradients.
+    fn fused_equals_reference(
+        l: &Arc<SeqLayout>,
+        queries: QueryRows,
+        heads: usize,
+        dh: usize,
+        dropout: Option<DropoutMask>,
+        seed: u64,
+    ) -> Result<(), String> {
+        let d = heads * dh;
+        let q = tensor(&[l.query_rows(queries), d], seed, -2.0, 2.0);
+        let kv = tensor(&[l.rows(), 2 * d], seed + 1, -2.0, 2.0);
+        agree(
+            &[q, kv],
+            |v| v[0].attention(v[1], l, queries, heads, dropout),
+            |v| reference::attention(v[0], v[1], l, queries, heads, dropout),
+            TOL,
+        )
+    }
+
+    /// How close fused and reference must be: 1e-12, but a blocked key's score `x - 10000`
+    /// is rounded to a grid of 1.8e-12, and the two score sums `x`, one rounding apart, can
+    /// (rarely) land on neighbouring points; a probability then moves by up to that much.
+    const TOL: f64 = 1e-11;
+
+    #[test]
+    fn equals_the_reference_on_the_edge_cases() {
+        // Lengths 1, 4, 1, 3 (rows 0 | 1..5 | 5 | 6..9). Blocked: the length-1 sequence's
+        // only key (row 0), the first and third keys of the second (rows 1, 3), the first two
+        // of the last (rows 6, 7). So the queries at rows 0, 1, 6 and 7 see only blocked keys;
+        // the length-1 sequence at row 5 sees only itself.
+        let blocked = [0, 1, 3, 6, 7];
+        let l = layout(&[1, 4, 1, 3], |t| blocked.contains(&t));
+        for queries in [QueryRows::All, QueryRows::Last] {
+            for dropout in [None, Some(DropoutMask::new(0.4, 17))] {
+                for seed in [1, 2, 3] {
+                    fused_equals_reference(&l, queries, 2, 3, dropout, seed)
+                        .map_err(|e| format!("{queries:?} {dropout:?} seed {seed}: {e}"))
+                        .unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_query_whose_visible_keys_are_all_blocked_attends_by_its_raw_scores() {
+        // The kernel adds -10000 to every visible key and none to future ones (they are not
+        // in its softmax at all), so blocking all of a sequence changes nothing: the softmax
+        // is shift-invariant.
+        let (open, shut) = (layout(&[3, 2], |_| false), layout(&[3, 2], |_| true));
+        let q = tensor(&[5, 4], 7, -2.0, 2.0);
+        let kv = tensor(&[5, 8], 8, -2.0, 2.0);
+        let tape = Tape::<f64>::new();
+        let (q, kv) = (tape.constant(q), tape.constant(kv));
+        let a = q
+            .attention(kv, &open, QueryRows::All, 2, None)
+            .value()
+            .to_vec();
+        let b = q
+            .attention(kv, &shut, QueryRows::All, 2, None)
+            .value()
+            .to_vec();
+        // Every score of `shut` is rounded at the size of 10^4 (to 1e-12): 1e-10.
+        assert!(
+            crate::agreement::worst_relative_difference(&b, &a) < 1e-10,
+            "{a:?} {b:?}"
+        );
     }
 
     /// The same attention written out with padded per-sequence tensors and the generic
@@ -173,6 +244,22 @@ mod tests {
             for (a, b) in got.iter().zip(&want) {
                 prop_assert!((a - b).abs() < 1e-12, "fused {a} unfused {b}");
             }
+        }
+
+        #[test]
+        fn equals_the_reference_on_random_packed_batches(
+            lens in proptest::collection::vec(1usize..7, 1..5),
+            blocked in proptest::collection::vec(any::<bool>(), 30),
+            heads in 1usize..3, dh in 1usize..4, last in any::<bool>(),
+            drop in any::<bool>(), seed in 0u64..1000,
+        ) {
+            // Any key may be blocked, a sequence's first included: some queries see only
+            // blocked keys.
+            let l = layout(&lens, |t| blocked[t]);
+            let queries = if last { QueryRows::Last } else { QueryRows::All };
+            let dropout = drop.then(|| DropoutMask::new(0.3, seed));
+            fused_equals_reference(&l, queries, heads, dh, dropout, seed)
+                .map_err(TestCaseError::fail)?;
         }
 
         #[test]

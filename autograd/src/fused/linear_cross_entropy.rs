@@ -1,5 +1,7 @@
 //! Cross-entropy over the scores of a linear layer without bias, `h W^T`, fused: the
-//! next-item loss of a recommender, whose `W` is the item table.
+//! next-item loss of a recommender, whose `W` is the item table. The maths is in
+//! [`FusedOps::linear_cross_entropy`](super::FusedOps::linear_cross_entropy); the same loss
+//! in general ops is [`reference::linear_cross_entropy`](super::reference::linear_cross_entropy).
 //!
 //! `L = -1/n sum_r log softmax(h_r W^T)[t_r]`; with `G = (softmax(h W^T) - onehot) / n`,
 //! `dh = g G W` and `dW = g G^T h`. The same as `h.matmul_t(w, false, true).cross_entropy(t)`,
@@ -29,52 +31,59 @@ impl<E: Element> Backward<E> for LinearCrossEntropyBackward<E> {
     }
 }
 
-impl<'t, E: Element> Var<'t, E> {
-    /// Mean cross-entropy of the scores `self w^T` (`self`: `[n, d]`, `w`: `[classes, d]`)
-    /// against `targets` (`n` class indices): `self.matmul_t(w, false, true).cross_entropy(targets)`
-    /// without the `[n, classes]` scores.
-    ///
-    /// ```
-    /// use mclrec_autograd::Tape;
-    /// use mclrec_tensor::Tensor;
-    /// let tape = Tape::<f64>::new();
-    /// let h = tape.leaf(Tensor::from_f64s(&[0.5, -1.0, 2.0, 0.0], &[2, 2]));
-    /// let items = tape.leaf(Tensor::from_f64s(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2]));
-    /// let fused = h.linear_cross_entropy(items, &[2, 0]);
-    /// let unfused = h.matmul_t(items, false, true).cross_entropy(&[2, 0]);
-    /// assert!((fused.value().item() - unfused.value().item()).abs() < 1e-12);
-    /// let grads = fused.backward();
-    /// assert_eq!(grads.get(items).unwrap().shape(), &[3, 2]);
-    /// ```
-    ///
-    /// # Panics
-    /// If the shapes disagree or a target is out of range.
-    pub fn linear_cross_entropy(self, w: Var<'t, E>, targets: &[usize]) -> Var<'t, E> {
-        let (h_value, w_value) = (self.value(), w.value());
-        let (loss, saved) = h_value.linear_cross_entropy(&w_value, targets);
-        let loss = saved.full_like(&[], E::from_f64(loss));
-        self.tape
-            .record("linear_cross_entropy", loss, &[self, w], || {
-                Box::new(LinearCrossEntropyBackward {
-                    h: (self.node(), h_value.clone()),
-                    w: (w.node(), w_value.clone()),
-                    targets: targets.to_vec(),
-                    saved,
-                })
-            })
-    }
+/// [`FusedOps::linear_cross_entropy`](super::FusedOps::linear_cross_entropy): the
+/// kernel's loss, and a backward that keeps the inputs and what the kernel saved.
+pub(super) fn linear_cross_entropy<'t, E: Element>(
+    h: Var<'t, E>,
+    w: Var<'t, E>,
+    targets: &[usize],
+) -> Var<'t, E> {
+    let (h_value, w_value) = (h.value(), w.value());
+    let (loss, saved) = h_value.linear_cross_entropy(&w_value, targets);
+    let loss = saved.full_like(&[], E::from_f64(loss));
+    h.tape().record("linear_cross_entropy", loss, &[h, w], || {
+        Box::new(LinearCrossEntropyBackward {
+            h: (h.node(), h_value.clone()),
+            w: (w.node(), w_value.clone()),
+            targets: targets.to_vec(),
+            saved,
+        })
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::agreement::agree;
+    use crate::fused::{reference, FusedOps};
     use crate::gradcheck::check_gradients;
     use crate::gradcheck::strategies::tensor;
     use crate::Tape;
     use mclrec_tensor::Tensor;
     use proptest::prelude::*;
 
+    /// The fused loss equals the reference's, value and both gradients, to `1e-12`.
+    fn fused_equals_reference(
+        h: Tensor<f64>,
+        w: Tensor<f64>,
+        targets: &[usize],
+    ) -> Result<(), String> {
+        agree(
+            &[h, w],
+            |v| v[0].linear_cross_entropy(v[1], targets),
+            |v| reference::linear_cross_entropy(v[0], v[1], targets),
+            1e-12,
+        )
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn equals_the_reference_on_random_scores(n in 1usize..6, c in 1usize..9, d in 1usize..5, seed in 0u64..1000, t in proptest::collection::vec(0usize..100, 5)) {
+            let targets: Vec<usize> = t.iter().cycle().take(n).map(|v| v % c).collect();
+            fused_equals_reference(tensor(&[n, d], seed, -3.0, 3.0), tensor(&[c, d], seed + 1, -3.0, 3.0), &targets)
+                .map_err(TestCaseError::fail)?;
+        }
+
         #[test]
         fn grad_linear_cross_entropy(n in 1usize..5, c in 1usize..7, d in 1usize..4, seed in 0u64..1000, t in proptest::collection::vec(0usize..100, 5)) {
             let targets: Vec<usize> = t[..n].iter().map(|v| v % c).collect();
@@ -83,6 +92,19 @@ mod tests {
                 |v| v[0].linear_cross_entropy(v[1], &targets).mul_scalar(1.5),
             ).map_err(TestCaseError::fail)?;
         }
+    }
+
+    #[test]
+    fn equals_the_reference_over_several_item_blocks() {
+        // 1,300 classes: the CPU kernel's blocks of 512 and a part; repeated targets.
+        let (n, c, d) = (7, 1300, 4);
+        let targets = [0, 511, 512, 1299, 700, 511, 3];
+        fused_equals_reference(
+            tensor(&[n, d], 3, -2.0, 2.0),
+            tensor(&[c, d], 4, -2.0, 2.0),
+            &targets,
+        )
+        .unwrap();
     }
 
     #[test]
