@@ -7,7 +7,11 @@
 //! one op that must know where a sequence starts: each query attends to the keys of its own
 //! sequence at positions `<=` its own. Keys whose item is the padding id (a masked item in
 //! an augmented view) get the official additive `-10000`, so a query whose visible keys are
-//! all padding gets a softmax over raw scores, as in the official code, instead of NaN.
+//! all padding gets a softmax over their raw scores instead of NaN. (The official code,
+//! whose batches are left-padded to `max_len` and whose causal mask is the same `-10000`,
+//! spreads that query's softmax over every position of its padded window instead, the
+//! future and the padding ones too: the one case where the two differ, met only by a query
+//! whose every visible item was masked by the augmentation.)
 
 use crate::dropout_mask::DropoutMask;
 use crate::{Element, Tensor};

@@ -15,7 +15,7 @@
 //! | index-select along an axis | [`Var::index_select`] | `layout::tests::grad_index_select` |
 //! | sum / mean, all and along an axis | [`Var::sum_all`] [`Var::mean_all`] [`Var::sum_axis`] [`Var::mean_axis`] | `reduce::tests::grad_{sum_all,mean_all,sum_axis,mean_axis}` |
 //! | max / min along an axis | [`Var::max_axis`] [`Var::min_axis`] | `reduce::tests::grad_{max,min}_axis` |
-//! | exp, log, gelu, relu, clamp_min, sqrt | [`Var::exp`] [`Var::ln`] [`Var::gelu`] [`Var::relu`] [`Var::clamp_min`] [`Var::sqrt`] | `activation::tests::grad_*`, `gelu_and_its_gradient_equal_the_definition` |
+//! | exp, log, sqrt, tanh, sigmoid, gelu, relu, clamp_min, log-sigmoid | [`Var::exp`] [`Var::ln`] [`Var::sqrt`] [`Var::tanh`] [`Var::sigmoid`] [`Var::gelu`] [`Var::relu`] [`Var::clamp_min`] [`Var::log_sigmoid`] | `activation::tests::grad_*`, `gelu_and_its_gradient_equal_the_definition` |
 //! | softmax, log-softmax | [`Var::softmax`] [`Var::log_softmax`] | `softmax::tests::grad_{softmax,log_softmax}` |
 //! | cross-entropy over integer targets | [`Var::cross_entropy`] | `cross_entropy::tests::grad_cross_entropy`, `equals_its_definition_in_general_ops` |
 //! | layer norm with affine parameters | [`Var::layer_norm`] | `layer_norm::tests::grad_layer_norm`, `equals_its_definition_in_general_ops` |
