@@ -6,6 +6,9 @@
 //! tests. A chapter whose code stops compiling, or whose assertions stop holding after a
 //! change to `mclrec-tensor` or `mclrec-autograd`, fails the workspace's tests.
 
+#[doc = include_str!("src/introduction.md")]
+pub mod introduction {}
+
 #[doc = include_str!("src/ch01-tensors.md")]
 pub mod ch01_tensors {}
 
