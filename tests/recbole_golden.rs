@@ -6,7 +6,7 @@
 
 use mclrec::autograd::{ParamStore, Tape, Tensor};
 use mclrec::models::weights::{decode, decode_indices};
-use mclrec::models::{Bound, Gru, Init, Linear, SeqBatch};
+use mclrec::models::{Bound, Caser, Gru, Init, Linear, SeqBatch};
 use mclrec_tensor::ChaCha8Rng;
 use rand::SeedableRng;
 use safetensors::SafeTensors;
@@ -105,6 +105,52 @@ fn gru_layer_matches_recbole_gru4rec() {
         (got - want).abs() <= 1e-9 * want.abs(),
         "loss {got} vs RecBole {want}"
     );
+    assert_close("scores", &scores.value(), &golden.f64("scores"));
+    let grads = loss.backward();
+    for (id, param) in store.iter() {
+        let got = grads
+            .get(p.get(id))
+            .expect("every parameter has a gradient");
+        assert_close(
+            &format!("grad {}", param.name),
+            got,
+            &golden.f64(&format!("grad.{}", param.name)),
+        );
+    }
+}
+
+/// Caser (RecBole, CE, `reg_weight` 1e-4): the right-padded window of 5 items and the user,
+/// cross-entropy over every item row, plus the unsquared-norm regulariser.
+#[test]
+fn caser_matches_recbole() {
+    let golden = Golden::load("caser");
+    let mut store = ParamStore::<f64>::new();
+    let g = store.group("caser");
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let caser = Caser::new(&mut store, g, (8, 5), 5, 8, (4, 8), &mut rng);
+    golden.load_params(&mut store);
+    let (windows, users) = (golden.idx("input.item_seq"), golden.idx("input.user_id"));
+    let targets = golden.idx("input.pos_items");
+
+    let tape = Tape::new();
+    let p = Bound::new(&tape, &store, &[g]);
+    let s = caser.forward(&p, &windows, &users);
+    let scores = s.matmul_t(p.get(caser.item_embedding), false, true);
+    let ce = scores.cross_entropy(&targets);
+    let reg = caser.regulariser(&p, 1e-4);
+    let loss = ce.add(reg);
+
+    for (what, got, key) in [
+        ("cross-entropy", ce, "loss.ce"),
+        ("regulariser", reg, "loss.reg"),
+        ("loss", loss, "loss"),
+    ] {
+        let (got, want) = (got.value().item(), golden.f64(key).item());
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs(),
+            "{what} {got} vs RecBole {want}"
+        );
+    }
     assert_close("scores", &scores.value(), &golden.f64("scores"));
     let grads = loss.backward();
     for (id, param) in store.iter() {

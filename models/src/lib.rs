@@ -11,6 +11,7 @@
 mod attention;
 mod augmenter;
 mod bind;
+mod caser;
 mod config;
 mod feed_forward;
 mod gru;
@@ -26,6 +27,7 @@ pub mod weights;
 pub use attention::{Dropouts, MultiHeadAttention};
 pub use augmenter::Augmenter;
 pub use bind::Bound;
+pub use caser::Caser;
 pub use config::SasRecConfig;
 pub use feed_forward::FeedForward;
 pub use gru::Gru;

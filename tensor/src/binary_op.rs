@@ -35,6 +35,9 @@ macro_rules! binary_ops {
             /// Every op's name, in declaration order.
             pub const NAMES: &'static [&'static str] = &[$($name),*];
 
+            /// Every op, in declaration order.
+            pub const ALL: &'static [BinaryOp] = &[$(BinaryOp::$op),*];
+
             /// The op's name.
             pub fn name(self) -> &'static str {
                 match self { $( BinaryOp::$op => $name, )* }

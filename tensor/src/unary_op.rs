@@ -87,6 +87,11 @@ macro_rules! unary_ops {
             /// Every op's name, in declaration order.
             pub const NAMES: &'static [&'static str] = &[$($name),*];
 
+            /// Every op, in declaration order, those with an operand taking `c`.
+            pub fn all(c: E) -> Vec<Self> {
+                vec![$( UnaryOp::$op $(({ let $c = c; $c }))? ),*]
+            }
+
             /// The op's name (the tape's label, the CUDA kernels' stem).
             pub fn name(self) -> &'static str {
                 match self { $( UnaryOp::$op { .. } => $name, )* }
@@ -185,33 +190,9 @@ unary_ops! {
 mod tests {
     use super::*;
 
-    fn every_op(c: f64) -> Vec<UnaryOp<f64>> {
-        use UnaryOp::*;
-        vec![
-            Neg,
-            Exp,
-            Ln,
-            Sqrt,
-            Tanh,
-            Erf,
-            Sigmoid,
-            Gelu,
-            Relu,
-            Recip,
-            Square,
-            Abs,
-            AddScalar(c),
-            MulScalar(c),
-            ClampMin(c),
-            ClampMax(c),
-            GtScalar(c),
-            Powf(c),
-        ]
-    }
-
     #[test]
     fn every_derivative_matches_central_differences() {
-        for op in every_op(0.7) {
+        for op in UnaryOp::<f64>::all(0.7) {
             for x in [0.3, 0.9, 1.7, 2.5] {
                 let h = 1e-6;
                 let numeric = (op.apply(x + h) - op.apply(x - h)) / (2.0 * h);
@@ -227,7 +208,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_listed_in_order() {
-        let ops = every_op(1.0);
+        let ops = UnaryOp::<f64>::all(1.0);
         assert_eq!(ops.len(), UnaryOp::<f64>::NAMES.len());
         for (op, name) in ops.iter().zip(UnaryOp::<f64>::NAMES) {
             assert_eq!(op.name(), *name);
