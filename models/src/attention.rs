@@ -28,6 +28,9 @@ pub struct MultiHeadAttention {
     pub norm: LayerNorm,
     /// Number of heads.
     pub heads: usize,
+    /// Causal (SASRec, the default of [`MultiHeadAttention::new`]) or bidirectional
+    /// (BERT4Rec) attention.
+    pub causal: bool,
 }
 
 /// Dropout settings and randomness for one forward pass; `None` rng = evaluation.
@@ -105,6 +108,7 @@ impl MultiHeadAttention {
             dense,
             norm,
             heads,
+            causal: true,
         }
     }
 
@@ -129,7 +133,7 @@ impl MultiHeadAttention {
         let b = Var::concat(&[p.get(self.key.bias), p.get(self.value.bias)], 0);
         let kv = x.matmul_t(w, false, true).add(b);
         let attn_drop = drop.mask(drop.attn);
-        let ctx = q.attention(kv, layout, queries, self.heads, attn_drop);
+        let ctx = q.attention(kv, layout, queries, self.causal, self.heads, attn_drop);
         let out = self.dense.forward(p, ctx);
         let out = drop.apply(out, drop.hidden);
         self.norm.forward(p, out.add(x_q))

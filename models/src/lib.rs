@@ -10,6 +10,7 @@
 
 mod attention;
 mod augmenter;
+mod bert4rec;
 mod bind;
 mod caser;
 mod config;
@@ -26,6 +27,7 @@ pub mod weights;
 
 pub use attention::{Dropouts, MultiHeadAttention};
 pub use augmenter::Augmenter;
+pub use bert4rec::Bert4Rec;
 pub use bind::Bound;
 pub use caser::Caser;
 pub use config::SasRecConfig;

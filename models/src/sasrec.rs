@@ -118,6 +118,28 @@ impl SasRecEncoder {
         batch: &SeqBatch,
         drop: &mut Dropouts<'_>,
     ) -> Var<'t, E> {
+        self.encode(p, batch, drop, QueryRows::Last)
+    }
+
+    /// The last layer's output at every position of `batch` (`[rows, hidden]`, packed as
+    /// the batch): what a masked-item model (BERT4Rec) reads at its masked positions.
+    pub fn forward_every_position<'t, E: Element>(
+        &self,
+        p: &Bound<'t, E>,
+        batch: &SeqBatch,
+        drop: &mut Dropouts<'_>,
+    ) -> Var<'t, E> {
+        self.encode(p, batch, drop, QueryRows::All)
+    }
+
+    /// The embeddings and the layers; the last layer computes the rows `last_layer` names.
+    fn encode<'t, E: Element>(
+        &self,
+        p: &Bound<'t, E>,
+        batch: &SeqBatch,
+        drop: &mut Dropouts<'_>,
+        last_layer: QueryRows,
+    ) -> Var<'t, E> {
         assert!(
             batch.max_len() <= self.config.max_len,
             "sequence length {} exceeds max_len {}",
@@ -134,11 +156,14 @@ impl SasRecEncoder {
         let x = self.norm.forward(p, items.add(positions));
         let mut x = drop.apply(x, drop.hidden);
         if self.layers.is_empty() {
-            return x.index_select(0, &batch.layout.last_rows());
+            return match last_layer {
+                QueryRows::Last => x.index_select(0, &batch.layout.last_rows()),
+                QueryRows::All => x,
+            };
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let queries = if i + 1 == self.layers.len() {
-                QueryRows::Last
+                last_layer
             } else {
                 QueryRows::All
             };

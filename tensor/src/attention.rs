@@ -5,7 +5,8 @@
 //! A packed batch stores the positions of all its sequences one after the other (no
 //! padding), so every linear layer works on exactly the real positions. Attention is the
 //! one op that must know where a sequence starts: each query attends to the keys of its own
-//! sequence at positions `<=` its own. Keys whose item is the padding id (a masked item in
+//! sequence at positions `<=` its own (causal, SASRec), or to all of them (bidirectional,
+//! BERT4Rec: [`AttentionSpec::causal`]). Keys whose item is the padding id (a masked item in
 //! an augmented view) get the official additive `-10000`, so a query whose visible keys are
 //! all padding gets a softmax over their raw scores instead of NaN. (The official code,
 //! whose batches are left-padded to `max_len` and whose causal mask is the same `-10000`,
@@ -105,9 +106,22 @@ pub struct AttentionSpec<'a> {
     pub heads: usize,
     /// Dropout on the attention probabilities (training), or `None`.
     pub dropout: Option<DropoutMask>,
+    /// `true`: each query sees the keys of its sequence up to its own position (SASRec's
+    /// causal mask); `false`: every key of its sequence (BERT4Rec's bidirectional one).
+    pub causal: bool,
 }
 
 impl AttentionSpec<'_> {
+    /// How many keys (from the sequence's first) query `i` of block `b` sees.
+    #[inline]
+    pub(crate) fn visible(&self, b: &SeqBlock, i: usize) -> usize {
+        if self.causal {
+            b.query_pos(i) + 1
+        } else {
+            b.len
+        }
+    }
+
     /// For sequence `s`: its first key row, its length, its number of queries, its first
     /// query row, and the offset of its probability block (`heads x queries x len`).
     pub(crate) fn blocks(&self) -> Vec<SeqBlock> {
@@ -161,9 +175,9 @@ impl SeqBlock {
 }
 
 impl<E: Element> Tensor<E> {
-    /// Fused causal multi-head attention over packed sequences:
-    /// `softmax(q k^T / sqrt(d_h) + mask) v` per sequence and head, with optional dropout on
-    /// the probabilities.
+    /// Fused multi-head attention over packed sequences, causal or bidirectional
+    /// ([`AttentionSpec::causal`]): `softmax(q k^T / sqrt(d_h) + mask) v` per sequence and
+    /// head, with optional dropout on the probabilities.
     ///
     /// `self` is the queries `[query rows, d]` (see [`QueryRows`]), `kv` the keys and
     /// values side by side, `[rows, 2d]`. Returns the context `[query rows, d]` and the
@@ -176,7 +190,7 @@ impl<E: Element> Tensor<E> {
     ///
     /// // Two sequences of lengths 1 and 2, one head of width 1.
     /// let layout = SeqLayout::new(vec![0, 1, 3], vec![false; 3]);
-    /// let spec = AttentionSpec { layout: &layout, queries: QueryRows::Last, heads: 1, dropout: None };
+    /// let spec = AttentionSpec { layout: &layout, queries: QueryRows::Last, heads: 1, dropout: None, causal: true };
     /// let q = Tensor::<f64>::from_f64s(&[1.0, 0.0], &[2, 1]);
     /// let kv = Tensor::from_f64s(&[0.0, 5.0, 0.0, 1.0, 0.0, 3.0], &[3, 2]);
     /// let (ctx, _) = q.attention(&kv, &spec);

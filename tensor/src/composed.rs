@@ -145,12 +145,13 @@ fn seq_view<E: Element>(q: &Tensor<E>, kv: &Tensor<E>, b: &SeqBlock, d: usize) -
 }
 
 /// The additive mask of block `b`'s scores `[queries, len]`: `-10000` on padding keys, and
-/// `-inf` on the keys after each query's position (so their probability is exactly 0).
+/// (when causal) `-inf` on the keys after each query's position (so their probability is
+/// exactly 0).
 fn score_mask<E: Element>(like: &Tensor<E>, spec: &AttentionSpec<'_>, b: &SeqBlock) -> Tensor<E> {
     let mut m = Vec::with_capacity(b.queries * b.len);
     for i in 0..b.queries {
         for j in 0..b.len {
-            m.push(if j > b.query_pos(i) {
+            m.push(if j >= spec.visible(b, i) {
                 E::neg_infinity()
             } else if spec.layout.blocked(b.key_row + j) {
                 E::from_f64(BLOCKED)
@@ -167,7 +168,8 @@ fn head<E: Element>(x: &Tensor<E>, h: usize, dh: usize) -> Tensor<E> {
     x.narrow(1, h * dh, dh)
 }
 
-/// Per sequence and head: `P = softmax(q k^T / sqrt(d_h) + mask)`, `ctx = dropout(P) v`.
+/// Per sequence and head: `P = softmax(q k^T / sqrt(d_h) + mask)`, `ctx = dropout(P) v`,
+/// the mask causal or not as `spec` says.
 /// Returns the context `[query rows, d]` and `P` flattened block by block
 /// (`[heads, queries, len]` per sequence), as [`Tensor::attention`].
 pub fn attention<E: Element>(

@@ -87,7 +87,12 @@ fn layout() -> SeqLayout {
 fn attention_forward_and_backward() {
     let layout = layout();
     let d = 8;
-    for queries in [QueryRows::All, QueryRows::Last] {
+    for (queries, causal) in [
+        (QueryRows::All, true),
+        (QueryRows::Last, true),
+        (QueryRows::All, false),
+        (QueryRows::Last, false),
+    ] {
         for heads in [1, 2] {
             for dropout in [None, Some(DropoutMask::new(0.3, 99))] {
                 let spec = AttentionSpec {
@@ -95,8 +100,12 @@ fn attention_forward_and_backward() {
                     queries,
                     heads,
                     dropout,
+                    causal,
                 };
-                let what = format!("{queries:?}, {heads} heads, dropout {}", dropout.is_some());
+                let what = format!(
+                    "{queries:?}, causal {causal}, {heads} heads, dropout {}",
+                    dropout.is_some()
+                );
                 let q = rand_t(&[layout.query_rows(queries), d], 10);
                 let kv = rand_t(&[layout.rows(), 2 * d], 11);
                 let (ctx, probs) = q.attention(&kv, &spec);

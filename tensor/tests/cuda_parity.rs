@@ -477,12 +477,18 @@ fn attention_and_contrastive_pair_with_gradients() {
         b[4] = true;
         b
     });
-    for queries in [QueryRows::All, QueryRows::Last] {
+    for (queries, causal) in [
+        (QueryRows::All, true),
+        (QueryRows::Last, true),
+        (QueryRows::All, false),
+        (QueryRows::Last, false),
+    ] {
         let spec = AttentionSpec {
             layout: &layout,
             queries,
             heads: 2,
             dropout: Some(DropoutMask::new(0.1, 5)),
+            causal,
         };
         let q = randn(&[layout.query_rows(queries), 8], 100);
         let kv = randn(&[12, 16], 101);

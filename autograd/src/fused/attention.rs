@@ -1,4 +1,4 @@
-//! Fused causal multi-head attention over packed sequences: one tape node whose forward and
+//! Fused multi-head attention (causal or bidirectional) over packed sequences: one tape node whose forward and
 //! backward are the tensor kernels of [`mclrec_tensor::attention`]. The maths is in
 //! [`FusedOps::attention`](super::FusedOps::attention); the same op in general ops is
 //! [`reference::attention`](super::reference::attention).
@@ -28,6 +28,7 @@ struct AttentionBackward<E: Element> {
     queries: QueryRows,
     heads: usize,
     dropout: Option<DropoutMask>,
+    causal: bool,
 }
 
 impl<E: Element> Backward<E> for AttentionBackward<E> {
@@ -37,6 +38,7 @@ impl<E: Element> Backward<E> for AttentionBackward<E> {
             queries: self.queries,
             heads: self.heads,
             dropout: self.dropout,
+            causal: self.causal,
         };
         let (dq, dkv) = g.attention_backward(&self.q_val, &self.kv_val, &self.probs, &spec);
         grads.add(self.q, dq);
@@ -51,6 +53,7 @@ pub(super) fn attention<'t, E: Element>(
     kv: Var<'t, E>,
     layout: &Arc<SeqLayout>,
     queries: QueryRows,
+    causal: bool,
     heads: usize,
     dropout: Option<DropoutMask>,
 ) -> Var<'t, E> {
@@ -59,6 +62,7 @@ pub(super) fn attention<'t, E: Element>(
         queries,
         heads,
         dropout,
+        causal,
     };
     let (q_val, kv_val) = (q.value(), kv.value());
     let (ctx, probs) = q_val.attention(&kv_val, &spec);
@@ -73,6 +77,7 @@ pub(super) fn attention<'t, E: Element>(
             queries,
             heads,
             dropout,
+            causal,
         })
     })
 }
@@ -102,6 +107,7 @@ mod tests {
     fn fused_equals_reference(
         l: &Arc<SeqLayout>,
         queries: QueryRows,
+        causal: bool,
         heads: usize,
         dh: usize,
         dropout: Option<DropoutMask>,
@@ -112,8 +118,8 @@ mod tests {
         let kv = tensor(&[l.rows(), 2 * d], seed + 1, -2.0, 2.0);
         agree(
             &[q, kv],
-            |v| v[0].attention(v[1], l, queries, heads, dropout),
-            |v| reference::attention(v[0], v[1], l, queries, heads, dropout),
+            |v| v[0].attention(v[1], l, queries, causal, heads, dropout),
+            |v| reference::attention(v[0], v[1], l, queries, causal, heads, dropout),
             TOL,
         )
     }
@@ -131,10 +137,15 @@ mod tests {
         // the length-1 sequence at row 5 sees only itself.
         let blocked = [0, 1, 3, 6, 7];
         let l = layout(&[1, 4, 1, 3], |t| blocked.contains(&t));
-        for queries in [QueryRows::All, QueryRows::Last] {
+        for (queries, causal) in [
+            (QueryRows::All, true),
+            (QueryRows::Last, true),
+            (QueryRows::All, false),
+            (QueryRows::Last, false),
+        ] {
             for dropout in [None, Some(DropoutMask::new(0.4, 17))] {
                 for seed in [1, 2, 3] {
-                    fused_equals_reference(&l, queries, 2, 3, dropout, seed)
+                    fused_equals_reference(&l, queries, causal, 2, 3, dropout, seed)
                         .map_err(|e| format!("{queries:?} {dropout:?} seed {seed}: {e}"))
                         .unwrap();
                 }
@@ -153,11 +164,11 @@ mod tests {
         let tape = Tape::<f64>::new();
         let (q, kv) = (tape.constant(q), tape.constant(kv));
         let a = q
-            .attention(kv, &open, QueryRows::All, 2, None)
+            .attention(kv, &open, QueryRows::All, true, 2, None)
             .value()
             .to_vec();
         let b = q
-            .attention(kv, &shut, QueryRows::All, 2, None)
+            .attention(kv, &shut, QueryRows::All, true, 2, None)
             .value()
             .to_vec();
         // Every score of `shut` is rounded at the size of 10^4 (to 1e-12): 1e-10.
@@ -239,7 +250,7 @@ mod tests {
             let kv = tensor(&[rows, 2 * d], seed + 1, -2.0, 2.0);
             let queries = if last { QueryRows::Last } else { QueryRows::All };
             let tape = Tape::<f64>::new();
-            let got = tape.constant(q.clone()).attention(tape.constant(kv.clone()), &l, queries, heads, None).value().to_vec();
+            let got = tape.constant(q.clone()).attention(tape.constant(kv.clone()), &l, queries, true, heads, None).value().to_vec();
             let want = unfused(&q.to_vec(), &kv.to_vec(), &l, last, heads, d);
             for (a, b) in got.iter().zip(&want) {
                 prop_assert!((a - b).abs() < 1e-12, "fused {a} unfused {b}");
@@ -251,14 +262,14 @@ mod tests {
             lens in proptest::collection::vec(1usize..7, 1..5),
             blocked in proptest::collection::vec(any::<bool>(), 30),
             heads in 1usize..3, dh in 1usize..4, last in any::<bool>(),
-            drop in any::<bool>(), seed in 0u64..1000,
+            drop in any::<bool>(), causal in any::<bool>(), seed in 0u64..1000,
         ) {
             // Any key may be blocked, a sequence's first included: some queries see only
             // blocked keys.
             let l = layout(&lens, |t| blocked[t]);
             let queries = if last { QueryRows::Last } else { QueryRows::All };
             let dropout = drop.then(|| DropoutMask::new(0.3, seed));
-            fused_equals_reference(&l, queries, heads, dh, dropout, seed)
+            fused_equals_reference(&l, queries, causal, heads, dh, dropout, seed)
                 .map_err(TestCaseError::fail)?;
         }
 
@@ -266,7 +277,7 @@ mod tests {
         fn grad_attention(
             lens in proptest::collection::vec(1usize..6, 1..4),
             heads in 1usize..3, dh in 1usize..4, last in any::<bool>(),
-            drop in any::<bool>(), seed in 0u64..1000,
+            drop in any::<bool>(), causal in any::<bool>(), seed in 0u64..1000,
         ) {
             let d = heads * dh;
             let l = layout(&lens, |t| t % 4 == 1);
@@ -275,7 +286,7 @@ mod tests {
             let kv = tensor(&[l.rows(), 2 * d], seed + 1, -1.5, 1.5);
             let queries = if last { QueryRows::Last } else { QueryRows::All };
             let dropout = drop.then(|| DropoutMask::new(0.3, seed));
-            check_gradients(&[q, kv], |v| v[0].attention(v[1], &l, queries, heads, dropout))
+            check_gradients(&[q, kv], |v| v[0].attention(v[1], &l, queries, causal, heads, dropout))
                 .map_err(TestCaseError::fail)?;
         }
     }

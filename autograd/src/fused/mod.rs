@@ -56,7 +56,7 @@ pub mod reference;
 /// into scope. Each method's doc gives its maths; [`reference`](mod@reference) has the same function written
 /// with general ops.
 pub trait FusedOps<'t, E: Element> {
-    /// Causal multi-head attention of the queries `self` (`[query rows, d]`) over the keys
+    /// Multi-head attention of the queries `self` (`[query rows, d]`) over the keys
     /// and values `kv` (`[rows, 2d]`, the keys in the first `d` columns) of the packed
     /// sequences of `layout`, with `dropout` on the attention probabilities.
     ///
@@ -64,7 +64,8 @@ pub trait FusedOps<'t, E: Element> {
     /// and the keys at positions `j <= i` of its own sequence:
     /// `S_ij = q_i . k_j / sqrt(d_h) - 10000 [key j is blocked]`, `P_i = softmax_j(S_i)`,
     /// `ctx_i = sum_j P_ij m_ij v_j` with `m` the dropout factors (`0` or `1 / (1 - p)`).
-    /// Keys after the query take no part (probability exactly 0). The backward, with `g`
+    /// With `causal` (SASRec), keys after the query take no part (probability exactly 0);
+    /// without (BERT4Rec), every key of its sequence does. The backward, with `g`
     /// the context gradient: `dv = (P m)^T g`, `dP = (g v^T) m`,
     /// `dS = P (dP - rowsum(P dP))`, `dq = dS k / sqrt(d_h)`, `dk = dS^T q / sqrt(d_h)`.
     ///
@@ -79,6 +80,7 @@ pub trait FusedOps<'t, E: Element> {
         kv: Var<'t, E>,
         layout: &Arc<SeqLayout>,
         queries: QueryRows,
+        causal: bool,
         heads: usize,
         dropout: Option<DropoutMask>,
     ) -> Var<'t, E>;
@@ -116,10 +118,11 @@ impl<'t, E: Element> FusedOps<'t, E> for Var<'t, E> {
         kv: Var<'t, E>,
         layout: &Arc<SeqLayout>,
         queries: QueryRows,
+        causal: bool,
         heads: usize,
         dropout: Option<DropoutMask>,
     ) -> Var<'t, E> {
-        attention::attention(self, kv, layout, queries, heads, dropout)
+        attention::attention(self, kv, layout, queries, causal, heads, dropout)
     }
 
     fn contrastive_pair(self) -> (Var<'t, E>, Var<'t, E>) {

@@ -208,7 +208,7 @@ fn forward_seq<E: Element>(
     for h in 0..heads {
         transpose_head(kv, b.key_row, len, d, h * dh, dh, kt);
         for i in 0..b.queries {
-            let n = b.query_pos(i) + 1;
+            let n = spec.visible(&b, i);
             let q_row = &q[(b.q_row + i) * d + h * dh..][..dh];
             let s = &mut scores[..n];
             s.fill(E::zero());
@@ -260,7 +260,7 @@ fn backward_seq<E: Element>(
     for h in 0..heads {
         transpose_head(kv, b.key_row, len, d, d + h * dh, dh, vt);
         for i in 0..b.queries {
-            let n = b.query_pos(i) + 1;
+            let n = spec.visible(&b, i);
             let g_row = &g[(b.q_row + i) * d + h * dh..][..dh];
             let p_at = (h * b.queries + i) * len;
             let p = &probs[b.prob + p_at..][..n];
@@ -325,6 +325,7 @@ mod tests {
             queries: QueryRows::All,
             heads,
             dropout: Some(DropoutMask::new(0.5, 9)),
+            causal: true,
         };
         let val = |i: usize| ((i as f32) * 0.618).sin();
         let q: Vec<f32> = (0..rows * d).map(val).collect();

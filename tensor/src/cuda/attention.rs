@@ -26,6 +26,7 @@ struct Prepared<E> {
     hi: u32,
     threshold: u32,
     drop_scale: E,
+    causal: i32,
 }
 
 fn prepare<E: Element>(b: &CudaBackend, d: usize, spec: &AttentionSpec<'_>) -> Prepared<E> {
@@ -58,6 +59,7 @@ fn prepare<E: Element>(b: &CudaBackend, d: usize, spec: &AttentionSpec<'_>) -> P
         d: d as u64,
         heads: spec.heads as u64,
         scale: E::from_f64(1.0 / (dh as f64).sqrt()),
+        causal: spec.causal as i32,
         dropout,
         lo,
         hi,
@@ -102,7 +104,8 @@ pub(super) fn forward<E: Element>(
             .arg(&p.lo)
             .arg(&p.hi)
             .arg(&p.threshold)
-            .arg(&p.drop_scale);
+            .arg(&p.drop_scale)
+            .arg(&p.causal);
         // SAFETY: shapes checked by Tensor::attention; the layout covers kv's rows, the
         // query rows cover q, and the probability offsets stay below prob_len.
         b.check("attention_fwd", unsafe { l.launch(cfg) });
@@ -144,7 +147,8 @@ pub(super) fn backward<E: Element>(
             .arg(&p.lo)
             .arg(&p.hi)
             .arg(&p.threshold)
-            .arg(&p.drop_scale);
+            .arg(&p.drop_scale)
+            .arg(&p.causal);
         // SAFETY: as in the forward; dp has prob_len entries and dots one per query row
         // and head.
         b.check("attention_bwd", unsafe { l.launch(cfg) });

@@ -471,12 +471,13 @@ __device__ __forceinline__ bool drop_keep(u64 i, u32 lo, u32 hi, u32 threshold) 
 template <typename T>
 __device__ void attention_fwd(const T* q, const T* kv, T* ctx, T* probs, const u64* seqs,
                               const u32* blocked, u64 d, u64 heads, T scale, int dropout,
-                              u32 lo, u32 hi, u32 threshold, T drop_scale) {
+                              u32 lo, u32 hi, u32 threshold, T drop_scale, int causal) {
     const u64* sq = seqs + 5 * blockIdx.x;
     u64 key_row = sq[0], len = sq[1], queries = sq[2], q_row = sq[3], prob = sq[4];
     u64 h = blockIdx.y, dh = d / heads;
     for (u64 i = threadIdx.x; i < queries; i += blockDim.x) {
-        u64 n = len - queries + i + 1;
+        // Causal: keys up to the query's position; bidirectional: all of its sequence.
+        u64 n = causal ? len - queries + i + 1 : len;
         const T* qr = q + (q_row + i) * d + h * dh;
         u64 p_at = (h * queries + i) * len;
         // The raw scores go where the probabilities will be, then softmax in place.
@@ -516,12 +517,14 @@ __device__ void attention_fwd(const T* q, const T* kv, T* ctx, T* probs, const u
 template <typename T>
 __device__ void attention_bwd(const T* g, const T* q, const T* kv, const T* probs, T* dq, T* dkv,
                               T* dp, T* dots, const u64* seqs, u64 d, u64 heads, T scale,
-                              int dropout, u32 lo, u32 hi, u32 threshold, T drop_scale) {
+                              int dropout, u32 lo, u32 hi, u32 threshold, T drop_scale,
+                              int causal) {
     const u64* sq = seqs + 5 * blockIdx.x;
     u64 key_row = sq[0], len = sq[1], queries = sq[2], q_row = sq[3], prob = sq[4];
     u64 h = blockIdx.y, dh = d / heads;
     for (u64 i = threadIdx.x; i < queries; i += blockDim.x) {
-        u64 n = len - queries + i + 1;
+        // Causal: keys up to the query's position; bidirectional: all of its sequence.
+        u64 n = causal ? len - queries + i + 1 : len;
         const T* gr = g + (q_row + i) * d + h * dh;
         u64 p_at = prob + (h * queries + i) * len;
         T dot = 0;
@@ -547,8 +550,8 @@ __device__ void attention_bwd(const T* g, const T* q, const T* kv, const T* prob
     for (u64 j = threadIdx.x; j < len; j += blockDim.x) {
         T* dk = dkv + (key_row + j) * 2 * d + h * dh;
         T* dv = dk + d;
-        // Query i sees key j when its position len - queries + i is at least j.
-        u64 first = j + queries >= len ? j + queries - len : 0;
+        // Causal: query i sees key j when its position len - queries + i is at least j.
+        u64 first = causal && j + queries >= len ? j + queries - len : 0;
         for (u64 i = first; i < queries; ++i) {
             u64 p_at = prob + (h * queries + i) * len;
             T p = probs[p_at + j];
@@ -700,8 +703,8 @@ __device__ void contrastive_total(const double* terms, T* values, u64 m, double 
     extern "C" __global__ void index_select_##S(const T* x, const u64* idx, T* y, u64 o, u64 l, u64 k, u64 i, int pe) { index_select(x, idx, y, o, l, k, i, pe); } \
     extern "C" __global__ void index_add_##S(const T* s, const u64* idx, T* y, u64 o, u64 l, u64 k, u64 i, int pe) { index_add(s, idx, y, o, l, k, i, pe); } \
     extern "C" __global__ void concat_block_##S(const T* s, T* d, u64 o, u64 sr, u64 dr, u64 off) { concat_block(s, d, o, sr, dr, off); } \
-    extern "C" __global__ void attention_fwd_##S(const T* q, const T* kv, T* ctx, T* p, const u64* seqs, const u32* bl, u64 d, u64 heads, T scale, int dr, u32 lo, u32 hi, u32 th, T ds) { attention_fwd(q, kv, ctx, p, seqs, bl, d, heads, scale, dr, lo, hi, th, ds); } \
-    extern "C" __global__ void attention_bwd_##S(const T* g, const T* q, const T* kv, const T* p, T* dq, T* dkv, T* dp, T* dots, const u64* seqs, u64 d, u64 heads, T scale, int dr, u32 lo, u32 hi, u32 th, T ds) { attention_bwd(g, q, kv, p, dq, dkv, dp, dots, seqs, d, heads, scale, dr, lo, hi, th, ds); } \
+    extern "C" __global__ void attention_fwd_##S(const T* q, const T* kv, T* ctx, T* p, const u64* seqs, const u32* bl, u64 d, u64 heads, T scale, int dr, u32 lo, u32 hi, u32 th, T ds, int causal) { attention_fwd(q, kv, ctx, p, seqs, bl, d, heads, scale, dr, lo, hi, th, ds, causal); } \
+    extern "C" __global__ void attention_bwd_##S(const T* g, const T* q, const T* kv, const T* p, T* dq, T* dkv, T* dp, T* dots, const u64* seqs, u64 d, u64 heads, T scale, int dr, u32 lo, u32 hi, u32 th, T ds, int causal) { attention_bwd(g, q, kv, p, dq, dkv, dp, dots, seqs, d, heads, scale, dr, lo, hi, th, ds, causal); } \
     extern "C" __global__ void contrastive_rows_##S(const T* s, T* dn, T* dr, double* terms, u64 m, double k1, double k2) { contrastive_rows(s, dn, dr, terms, m, k1, k2); } \
     extern "C" __global__ void contrastive_total_##S(const double* terms, T* values, u64 m, double k1, double k2) { contrastive_total(terms, values, m, k1, k2); } \
     extern "C" __global__ void topk_rows_##S(const T* x, T* v, u64* idx, u64 rows, u64 n, u64 k) { topk_rows(x, v, idx, rows, n, k); } \

@@ -1,4 +1,5 @@
-//! Causal multi-head attention over packed sequences, written with general ops: what
+//! Multi-head attention (causal or bidirectional) over packed sequences, written with
+//! general ops: what
 //! [`FusedOps::attention`](crate::fused::FusedOps::attention) computes.
 
 use mclrec_tensor::attention::{QueryRows, SeqLayout};
@@ -24,7 +25,7 @@ const BLOCKED: f64 = -10000.0;
 ///
 /// ```text
 /// S_ij = q_i . k_j / sqrt(d_h) + (-10000 if key j is blocked, else 0)   for j <= i
-/// S_ij = -inf                                                           for j >  i
+/// S_ij = -inf                                                 for j >  i, when causal
 /// P_i  = softmax_j(S_i)                       (so P_ij = 0 exactly for future keys)
 /// ctx_i = sum_j (P_ij m_ij) v_j
 /// ```
@@ -50,6 +51,7 @@ pub fn attention<'t, E: Element>(
     kv: Var<'t, E>,
     layout: &SeqLayout,
     queries: QueryRows,
+    causal: bool,
     heads: usize,
     dropout: Option<DropoutMask>,
 ) -> Var<'t, E> {
@@ -97,7 +99,7 @@ pub fn attention<'t, E: Element>(
         let scores = scores.add(q.tape().constant(like.from_vec_like(blocked, &[len])));
         let future: Vec<E> = (0..nq * len)
             .map(|e| {
-                if e % len > first + e / len {
+                if causal && e % len > first + e / len {
                     E::one()
                 } else {
                     E::zero()

@@ -19,8 +19,8 @@
 //! let tape = Tape::<f64>::new();
 //! let q = tape.leaf(Tensor::from_f64s(&[1.0, 0.0, 2.0], &[3, 1]));
 //! let kv = tape.leaf(Tensor::from_f64s(&[0.0, 5.0, 1.0, 1.0, 0.5, 3.0], &[3, 2]));
-//! let by_hand = reference::attention(q, kv, &layout, QueryRows::All, 1, None);
-//! let fused = q.attention(kv, &layout, QueryRows::All, 1, None);
+//! let by_hand = reference::attention(q, kv, &layout, QueryRows::All, true, 1, None);
+//! let fused = q.attention(kv, &layout, QueryRows::All, true, 1, None);
 //! // The first query of each sequence sees only its own key: its value.
 //! assert_eq!(by_hand.value().to_vec()[..2], [5.0, 1.0]);
 //! for (a, b) in by_hand.value().to_vec().iter().zip(fused.value().to_vec()) {
