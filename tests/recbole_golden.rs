@@ -6,7 +6,9 @@
 
 use mclrec::autograd::{ParamStore, Tape, Tensor};
 use mclrec::models::weights::{decode, decode_indices};
-use mclrec::models::{Bert4Rec, Bound, Caser, Dropouts, Gru, Init, Linear, SasRecConfig, SeqBatch};
+use mclrec::models::{
+    Bert4Rec, Bound, Bpr, Caser, Dropouts, Gru, Init, Linear, S3RecMip, SasRecConfig, SeqBatch,
+};
 use mclrec_tensor::ChaCha8Rng;
 use rand::SeedableRng;
 use safetensors::SafeTensors;
@@ -170,10 +172,10 @@ fn caser_matches_recbole() {
 /// mask token) plus the output bias, averaged over the masked positions. The scores are
 /// those of RecBole's `full_sort_predict`, whose input sequence it rebuilds (the stored
 /// `derived.full_sort_item_seq`: the mask token appended, the first column dropped).
-#[test]
-fn bert4rec_matches_recbole() {
-    let golden = Golden::load("bert4rec");
-    let config = SasRecConfig {
+/// The tiny transformer of the BERT4Rec and S3-Rec golden files: 7 items and padding, a
+/// mask-token row, width 8, 2 layers of 2 heads, inner 12, no dropout.
+fn tiny_transformer() -> SasRecConfig {
+    SasRecConfig {
         item_rows: 9,
         n_classes: 8,
         max_len: 5,
@@ -185,9 +187,15 @@ fn bert4rec_matches_recbole() {
         attn_dropout: 0.0,
         layer_norm_eps: 1e-12,
         init_std: 0.02,
-    };
+    }
+}
+
+#[test]
+fn bert4rec_matches_recbole() {
+    let golden = Golden::load("bert4rec");
     let mut store = ParamStore::<f64>::new();
     let g = store.group("bert4rec");
+    let config = tiny_transformer();
     let model = Bert4Rec::new(&mut store, g, config, &mut ChaCha8Rng::seed_from_u64(0));
     golden.load_params(&mut store);
     assert_eq!(model.mask_token(), 8);
@@ -235,4 +243,123 @@ fn bert4rec_matches_recbole() {
     let last = rebuilt.layout.last_rows();
     let scores = model.scores(&p, model.forward(&p, &rebuilt, &last, &mut Dropouts::off()));
     assert_close("scores", &scores.value(), &golden.f64("scores"));
+}
+
+/// S3-Rec's MIP pre-training loss (RecBole's `pretrain` with the other three tasks weighted
+/// 0): the left-padded masked batch (packed here, each item at its padded position, as
+/// RecBole's position ids count the padding), the bidirectional stack, `mip_norm`, and the
+/// summed BCE of sigmoid differences. The scores are the fine-tuned model's: the same
+/// weights, causal, on the right-padded sequences.
+#[test]
+fn s3rec_mip_matches_recbole() {
+    let golden = Golden::load("s3rec-mip");
+    let mut store = ParamStore::<f64>::new();
+    let g = store.group("s3rec");
+    let mut model = S3RecMip::new(
+        &mut store,
+        g,
+        tiny_transformer(),
+        &mut ChaCha8Rng::seed_from_u64(0),
+    );
+    golden.load_params(&mut store);
+    let width = 5;
+    let (masked, pos, neg) = (
+        golden.idx("input.masked_item_seq"),
+        golden.idx("input.mip_pos_items"),
+        golden.idx("input.mip_neg_items"),
+    );
+    let rows_of = |b: usize| &masked[b * width..(b + 1) * width];
+    let starts: Vec<usize> = (0..masked.len() / width)
+        .map(|b| rows_of(b).iter().position(|&i| i != 0).unwrap_or(width))
+        .collect();
+    let seqs: Vec<&[usize]> = starts
+        .iter()
+        .enumerate()
+        .map(|(b, &s)| &rows_of(b)[s..])
+        .collect();
+    let mut batch = SeqBatch::new(&seqs);
+    batch.positions = starts.iter().flat_map(|&s| s..width).collect();
+    let (mut rows, mut pos_items, mut neg_items) = (Vec::new(), Vec::new(), Vec::new());
+    for (b, &s) in starts.iter().enumerate() {
+        for j in s..width {
+            if masked[b * width + j] == model.mask_token() {
+                rows.push(batch.layout.range(b).start + j - s);
+                pos_items.push(pos[b * width + j]);
+                neg_items.push(neg[b * width + j]);
+            }
+        }
+    }
+    assert_eq!(rows.len(), 5);
+
+    let tape = Tape::new();
+    let p = Bound::new(&tape, &store, &[g]);
+    let loss = model.mip_loss(
+        &p,
+        &batch,
+        &rows,
+        (&pos_items, &neg_items),
+        &mut Dropouts::off(),
+    );
+    let (got, want) = (loss.value().item(), golden.f64("loss").item());
+    assert!(
+        (got - want).abs() <= 1e-9 * want.abs(),
+        "MIP loss {got} vs RecBole {want}"
+    );
+    let grads = loss.backward();
+    for (id, param) in store.iter() {
+        let got = grads
+            .get(p.get(id))
+            .expect("every parameter has a gradient");
+        assert_close(
+            &format!("grad {}", param.name),
+            got,
+            &golden.f64(&format!("grad.{}", param.name)),
+        );
+    }
+
+    model.encoder.set_causal(true);
+    let tape = Tape::new();
+    let p = Bound::new(&tape, &store, &[]);
+    let h = model
+        .encoder
+        .forward(&p, &golden.sequences(), &mut Dropouts::off());
+    let scores = h.matmul_t(model.encoder.class_embeddings(&p), false, true);
+    assert_close("scores", &scores.value(), &golden.f64("scores"));
+}
+
+/// BPR-MF (RecBole): the user's row against the positive's and the negative's, the BPR loss
+/// with RecBole's `1e-10` inside the logarithm, and every item's score for each user.
+#[test]
+fn bpr_matches_recbole() {
+    let golden = Golden::load("bpr");
+    let mut store = ParamStore::<f64>::new();
+    let g = store.group("bpr");
+    let bpr = Bpr::new(&mut store, g, (5, 8), 8, &mut ChaCha8Rng::seed_from_u64(0));
+    golden.load_params(&mut store);
+    let users = golden.idx("input.user_id");
+    let (pos, neg) = (golden.idx("input.pos_items"), golden.idx("input.neg_items"));
+    let tape = Tape::new();
+    let p = Bound::new(&tape, &store, &[g]);
+    let loss = bpr.loss(&p, &users, (&pos, &neg));
+    let (got, want) = (loss.value().item(), golden.f64("loss").item());
+    assert!(
+        (got - want).abs() <= 1e-9 * want.abs(),
+        "BPR loss {got} vs RecBole {want}"
+    );
+    assert_close(
+        "scores",
+        &bpr.scores(&p, &users).value(),
+        &golden.f64("scores"),
+    );
+    let grads = loss.backward();
+    for (id, param) in store.iter() {
+        let got = grads
+            .get(p.get(id))
+            .expect("every parameter has a gradient");
+        assert_close(
+            &format!("grad {}", param.name),
+            got,
+            &golden.f64(&format!("grad.{}", param.name)),
+        );
+    }
 }

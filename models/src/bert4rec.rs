@@ -48,9 +48,7 @@ impl Bert4Rec {
         let bias = store.add("output_bias", Tensor::zeros(&[config.n_classes]), group);
         let (hidden, eps, std) = (config.hidden, config.layer_norm_eps, config.init_std);
         let mut encoder = SasRecEncoder::new(store, group, config, rng);
-        for layer in &mut encoder.layers {
-            layer.attention.causal = false;
-        }
+        encoder.set_causal(false);
         let output_ffn = Linear::new(
             store,
             group,

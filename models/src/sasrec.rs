@@ -96,6 +96,14 @@ impl SasRecEncoder {
         }
     }
 
+    /// Makes every layer's attention causal (SASRec, the default) or bidirectional
+    /// (BERT4Rec, S3-Rec's pre-training).
+    pub fn set_causal(&mut self, causal: bool) {
+        for layer in &mut self.layers {
+            layer.attention.causal = causal;
+        }
+    }
+
     /// The dropout settings of this encoder with masks from `rng` (training) or none.
     pub fn dropouts<'r>(&self, rng: Option<&'r mut dyn RngCore>) -> Dropouts<'r> {
         Dropouts {
