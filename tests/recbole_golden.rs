@@ -4,10 +4,10 @@
 //! parameter's gradient and the full-sort scores. Losses must agree to 1e-9 relative,
 //! gradients and scores to 1e-7 of their tensor's largest entry.
 
-use mclrec::autograd::{ParamStore, Tape, Tensor};
+use mclrec::autograd::{ParamStore, Tape, Tensor, Var};
 use mclrec::models::weights::{decode, decode_indices};
 use mclrec::models::{
-    Bert4Rec, Bound, Bpr, Caser, Dropouts, Gru, Init, Linear, S3RecMip, SasRecConfig, SeqBatch,
+    Bert4Rec, Bound, Bpr, Caser, Dropouts, Gru4Rec, S3RecMip, SasRecConfig, SeqBatch,
 };
 use mclrec_tensor::ChaCha8Rng;
 use rand::SeedableRng;
@@ -52,6 +52,35 @@ impl Golden {
             store.get_mut(id).value = t;
         }
     }
+    /// `value` (a scalar) equals the file's `key` within 1e-9 relative.
+    #[track_caller]
+    fn assert_value(&self, key: &str, value: Var<'_, f64>) {
+        let (got, want) = (value.value().item(), self.f64(key).item());
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs(),
+            "{}: {key} {got} vs RecBole {want}",
+            self.name
+        );
+    }
+
+    /// The gradient of `loss` with respect to every parameter of `store` (bound as `p`)
+    /// equals the file's `grad.<name>`.
+    #[track_caller]
+    fn assert_gradients(&self, store: &ParamStore<f64>, p: &Bound<'_, f64>, loss: Var<'_, f64>) {
+        let grads = loss.backward();
+        for (id, param) in store.iter() {
+            let got = grads
+                .get(p.get(id))
+                .expect("every parameter has a gradient");
+            let name = &param.name;
+            assert_close(
+                &format!("{}: grad {name}", self.name),
+                got,
+                &self.f64(&format!("grad.{name}")),
+            );
+        }
+    }
+
     /// RecBole's right-padded batch as packed sequences.
     fn sequences(&self) -> SeqBatch {
         let lens = self.idx("input.item_seq_len");
@@ -79,46 +108,23 @@ fn assert_close(what: &str, got: &Tensor<f64>, want: &Tensor<f64>) {
 /// cross-entropy. Packed sequences give the same numbers as RecBole's right-padded ones:
 /// the GRU is causal and only the last real position is read.
 #[test]
-fn gru_layer_matches_recbole_gru4rec() {
+fn gru4rec_matches_recbole() {
     let golden = Golden::load("gru4rec");
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut store = ParamStore::<f64>::new();
     let g = store.group("gru4rec");
-    let emb = store.add("item_embedding.weight", Tensor::zeros(&[8, 8]), g);
-    let gru = Gru::new(&mut store, g, "gru_layers", 8, 6, false, &mut rng);
-    let dense = Linear::new(&mut store, g, "dense", 6, 8, Init::Normal(0.02), &mut rng);
+    let model = Gru4Rec::new(&mut store, g, 8, (8, 6), &mut ChaCha8Rng::seed_from_u64(0));
     golden.load_params(&mut store);
     let batch = golden.sequences();
     let targets = golden.idx("input.pos_items");
 
     let tape = Tape::new();
     let p = Bound::new(&tape, &store, &[g]);
-    let table = p.get(emb);
-    let x = table.embedding(&batch.items, &[batch.rows()], Some(0));
-    let states = gru.forward(&p, x, &batch.layout);
-    let h = dense
-        .forward(&p, states)
-        .index_select(0, &batch.layout.last_rows());
-    let scores = h.matmul_t(table, false, true);
+    let scores = model.scores(&p, model.forward(&p, &batch, &mut Dropouts::off()));
     let loss = scores.cross_entropy(&targets);
 
-    let (got, want) = (loss.value().item(), golden.f64("loss").item());
-    assert!(
-        (got - want).abs() <= 1e-9 * want.abs(),
-        "loss {got} vs RecBole {want}"
-    );
+    golden.assert_value("loss", loss);
     assert_close("scores", &scores.value(), &golden.f64("scores"));
-    let grads = loss.backward();
-    for (id, param) in store.iter() {
-        let got = grads
-            .get(p.get(id))
-            .expect("every parameter has a gradient");
-        assert_close(
-            &format!("grad {}", param.name),
-            got,
-            &golden.f64(&format!("grad.{}", param.name)),
-        );
-    }
+    golden.assert_gradients(&store, &p, loss);
 }
 
 /// Caser (RecBole, CE, `reg_weight` 1e-4): the right-padded window of 5 items and the user,
@@ -142,29 +148,11 @@ fn caser_matches_recbole() {
     let reg = caser.regulariser(&p, 1e-4);
     let loss = ce.add(reg);
 
-    for (what, got, key) in [
-        ("cross-entropy", ce, "loss.ce"),
-        ("regulariser", reg, "loss.reg"),
-        ("loss", loss, "loss"),
-    ] {
-        let (got, want) = (got.value().item(), golden.f64(key).item());
-        assert!(
-            (got - want).abs() <= 1e-9 * want.abs(),
-            "{what} {got} vs RecBole {want}"
-        );
+    for (key, value) in [("loss.ce", ce), ("loss.reg", reg), ("loss", loss)] {
+        golden.assert_value(key, value);
     }
     assert_close("scores", &scores.value(), &golden.f64("scores"));
-    let grads = loss.backward();
-    for (id, param) in store.iter() {
-        let got = grads
-            .get(p.get(id))
-            .expect("every parameter has a gradient");
-        assert_close(
-            &format!("grad {}", param.name),
-            got,
-            &golden.f64(&format!("grad.{}", param.name)),
-        );
-    }
+    golden.assert_gradients(&store, &p, loss);
 }
 
 /// BERT4Rec (RecBole, CE): a hand-masked batch through the bidirectional stack, the head
@@ -220,22 +208,8 @@ fn bert4rec_matches_recbole() {
     let p = Bound::new(&tape, &store, &[g]);
     let o = model.forward(&p, &masked, &rows, &mut Dropouts::off());
     let loss = model.scores(&p, o).cross_entropy(&targets);
-    let (got, want) = (loss.value().item(), golden.f64("loss").item());
-    assert!(
-        (got - want).abs() <= 1e-9 * want.abs(),
-        "loss {got} vs RecBole {want}"
-    );
-    let grads = loss.backward();
-    for (id, param) in store.iter() {
-        let got = grads
-            .get(p.get(id))
-            .expect("every parameter has a gradient");
-        assert_close(
-            &format!("grad {}", param.name),
-            got,
-            &golden.f64(&format!("grad.{}", param.name)),
-        );
-    }
+    golden.assert_value("loss", loss);
+    golden.assert_gradients(&store, &p, loss);
 
     let rebuilt = SeqBatch::from_padded(&golden.idx("derived.full_sort_item_seq"), 5, &lens);
     let tape = Tape::new();
@@ -300,22 +274,8 @@ fn s3rec_mip_matches_recbole() {
         (&pos_items, &neg_items),
         &mut Dropouts::off(),
     );
-    let (got, want) = (loss.value().item(), golden.f64("loss").item());
-    assert!(
-        (got - want).abs() <= 1e-9 * want.abs(),
-        "MIP loss {got} vs RecBole {want}"
-    );
-    let grads = loss.backward();
-    for (id, param) in store.iter() {
-        let got = grads
-            .get(p.get(id))
-            .expect("every parameter has a gradient");
-        assert_close(
-            &format!("grad {}", param.name),
-            got,
-            &golden.f64(&format!("grad.{}", param.name)),
-        );
-    }
+    golden.assert_value("loss", loss);
+    golden.assert_gradients(&store, &p, loss);
 
     model.encoder.set_causal(true);
     let tape = Tape::new();
@@ -341,25 +301,11 @@ fn bpr_matches_recbole() {
     let tape = Tape::new();
     let p = Bound::new(&tape, &store, &[g]);
     let loss = bpr.loss(&p, &users, (&pos, &neg));
-    let (got, want) = (loss.value().item(), golden.f64("loss").item());
-    assert!(
-        (got - want).abs() <= 1e-9 * want.abs(),
-        "BPR loss {got} vs RecBole {want}"
-    );
+    golden.assert_value("loss", loss);
     assert_close(
         "scores",
         &bpr.scores(&p, &users).value(),
         &golden.f64("scores"),
     );
-    let grads = loss.backward();
-    for (id, param) in store.iter() {
-        let got = grads
-            .get(p.get(id))
-            .expect("every parameter has a gradient");
-        assert_close(
-            &format!("grad {}", param.name),
-            got,
-            &golden.f64(&format!("grad.{}", param.name)),
-        );
-    }
+    golden.assert_gradients(&store, &p, loss);
 }
