@@ -186,7 +186,7 @@ fn bert4rec_matches_recbole() {
     let config = tiny_transformer();
     let model = Bert4Rec::new(&mut store, g, config, &mut ChaCha8Rng::seed_from_u64(0));
     golden.load_params(&mut store);
-    assert_eq!(model.mask_token(), 8);
+    assert_eq!(model.encoder.mask_token(), 8);
     let lens = golden.idx("input.item_seq_len");
     let masked = SeqBatch::from_padded(&golden.idx("input.masked_item_seq"), 5, &lens);
     // The masked positions RecBole counts (`masked_index > 0`), as packed rows.
@@ -256,7 +256,7 @@ fn s3rec_mip_matches_recbole() {
     let (mut rows, mut pos_items, mut neg_items) = (Vec::new(), Vec::new(), Vec::new());
     for (b, &s) in starts.iter().enumerate() {
         for j in s..width {
-            if masked[b * width + j] == model.mask_token() {
+            if masked[b * width + j] == model.encoder.mask_token() {
                 rows.push(batch.layout.range(b).start + j - s);
                 pos_items.push(pos[b * width + j]);
                 neg_items.push(neg[b * width + j]);

@@ -20,7 +20,7 @@ use crate::{Bound, Dropouts, Init, LayerNorm, Linear, SasRecConfig, SasRecEncode
 #[derive(Clone, Debug)]
 pub struct Bert4Rec {
     /// The transformer stack, its attention bidirectional; its item table has one row more
-    /// than its classes: the mask token's ([`Bert4Rec::mask_token`]).
+    /// than its classes: the mask token's ([`SasRecEncoder::mask_token`]).
     pub encoder: SasRecEncoder,
     /// `output_ffn`: `hidden -> hidden`.
     pub output_ffn: Linear,
@@ -40,15 +40,9 @@ impl Bert4Rec {
         config: SasRecConfig,
         rng: &mut dyn RngCore,
     ) -> Self {
-        assert_eq!(
-            config.item_rows,
-            config.n_classes + 1,
-            "BERT4Rec's item table has one row for the mask token after the classes"
-        );
         let bias = store.add("output_bias", Tensor::zeros(&[config.n_classes]), group);
         let (hidden, eps, std) = (config.hidden, config.layer_norm_eps, config.init_std);
-        let mut encoder = SasRecEncoder::new(store, group, config, rng);
-        encoder.set_causal(false);
+        let encoder = SasRecEncoder::masked_item(store, group, config, rng);
         let output_ffn = Linear::new(
             store,
             group,
@@ -65,11 +59,6 @@ impl Bert4Rec {
             output_ln,
             output_bias: bias,
         }
-    }
-
-    /// The id of the mask token (the item table's last row).
-    pub fn mask_token(&self) -> usize {
-        self.encoder.config.n_classes
     }
 
     /// The head's output at the rows `rows` of `batch` (`[rows.len(), hidden]`).

@@ -39,14 +39,8 @@ impl S3RecMip {
         config: SasRecConfig,
         rng: &mut dyn RngCore,
     ) -> Self {
-        assert_eq!(
-            config.item_rows,
-            config.n_classes + 1,
-            "S3-Rec's item table has one row for the mask token after the classes"
-        );
         let (hidden, std) = (config.hidden, config.init_std);
-        let mut encoder = SasRecEncoder::new(store, group, config, rng);
-        encoder.set_causal(false);
+        let encoder = SasRecEncoder::masked_item(store, group, config, rng);
         let mip_norm = Linear::new(
             store,
             group,
@@ -57,11 +51,6 @@ impl S3RecMip {
             rng,
         );
         S3RecMip { encoder, mip_norm }
-    }
-
-    /// The mask token's id (the item table's last row).
-    pub fn mask_token(&self) -> usize {
-        self.encoder.config.n_classes
     }
 
     /// The MIP loss of the masked rows `rows` of `batch` against their true items `pos`

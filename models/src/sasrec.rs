@@ -96,6 +96,34 @@ impl SasRecEncoder {
         }
     }
 
+    /// A bidirectional encoder whose item table ends with a row for the mask token
+    /// ([`SasRecEncoder::mask_token`]): the stack of the masked-item models (BERT4Rec,
+    /// S3-Rec's pre-training).
+    ///
+    /// # Panics
+    /// If `config.item_rows` is not `config.n_classes + 1`.
+    pub fn masked_item<E: Element>(
+        store: &mut ParamStore<E>,
+        group: GroupId,
+        config: SasRecConfig,
+        rng: &mut dyn RngCore,
+    ) -> Self {
+        assert_eq!(
+            config.item_rows,
+            config.n_classes + 1,
+            "a masked-item model's item table has one row for the mask token after the classes"
+        );
+        let mut encoder = Self::new(store, group, config, rng);
+        encoder.set_causal(false);
+        encoder
+    }
+
+    /// The mask token's id (the row after the classes) of a [`masked_item`](Self::masked_item)
+    /// encoder.
+    pub fn mask_token(&self) -> usize {
+        self.config.n_classes
+    }
+
     /// Makes every layer's attention causal (SASRec, the default) or bidirectional
     /// (BERT4Rec, S3-Rec's pre-training).
     pub fn set_causal(&mut self, causal: bool) {
