@@ -13,9 +13,9 @@ use mclrec_tensor::ChaCha8Rng;
 use rand::SeedableRng;
 use safetensors::SafeTensors;
 
-/// One golden file.
+/// One golden file, its header parsed once (the bytes live for the test process).
 struct Golden {
-    bytes: Vec<u8>,
+    st: SafeTensors<'static>,
     name: &'static str,
 }
 
@@ -26,18 +26,18 @@ impl Golden {
             env!("CARGO_MANIFEST_DIR")
         );
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        Golden { bytes, name }
+        let st = SafeTensors::deserialize(Vec::leak(bytes)).unwrap();
+        Golden { st, name }
     }
     fn f64(&self, key: &str) -> Tensor<f64> {
-        let st = SafeTensors::deserialize(&self.bytes).unwrap();
-        let view = st
+        let view = self
+            .st
             .tensor(key)
             .unwrap_or_else(|_| panic!("{}: no `{key}`", self.name));
         decode(&view).unwrap()
     }
     fn idx(&self, key: &str) -> Vec<usize> {
-        let st = SafeTensors::deserialize(&self.bytes).unwrap();
-        decode_indices(&st.tensor(key).unwrap())
+        decode_indices(&self.st.tensor(key).unwrap())
             .unwrap()
             .into_iter()
             .map(|v| usize::try_from(v).expect("a non-negative id"))

@@ -182,8 +182,9 @@ pub fn attention<E: Element>(
     let scale = E::from_f64(1.0 / (dh as f64).sqrt());
     let blocks = spec.blocks();
     let mut probs = Vec::with_capacity(blocks.len() * spec.heads);
-    for b in &blocks {
-        let s = seq_view(q, kv, b, d);
+    // The sequences' views, cut once: the values are read again after the dropout.
+    let views: Vec<SeqView<E>> = blocks.iter().map(|b| seq_view(q, kv, b, d)).collect();
+    for (b, s) in blocks.iter().zip(&views) {
         let mask = score_mask(q, spec, b);
         for h in 0..spec.heads {
             let scores = head(&s.q, h, dh)
@@ -199,8 +200,7 @@ pub fn attention<E: Element>(
         None => probs.clone(),
     };
     let mut ctx = Vec::with_capacity(blocks.len());
-    for b in &blocks {
-        let s = seq_view(q, kv, b, d);
+    for (b, s) in blocks.iter().zip(&views) {
         let heads: Vec<Tensor<E>> = (0..spec.heads)
             .map(|h| block_probs(&dropped, b, h).matmul(&head(&s.v, h, dh)))
             .collect();
@@ -274,7 +274,8 @@ pub fn contrastive_pair<E: Element>(s: &Tensor<E>) -> (Tensor<E>, Tensor<E>, Ten
     let rows: Vec<usize> = (0..m).collect();
     let partners: Vec<usize> = rows.iter().map(|&r| partner(r, n)).collect();
     let diagonal = one_hot(s, &rows, m);
-    let not_negative = diagonal.add(&one_hot(s, &partners, m));
+    let at_partner = one_hot(s, &partners, m);
+    let not_negative = diagonal.add(&at_partner);
     // InfoNCE: a log-softmax over every column but the diagonal.
     let off_diagonal = s.masked_fill(&diagonal, E::neg_infinity());
     let log_p = softmax(&off_diagonal, true);
@@ -283,7 +284,7 @@ pub fn contrastive_pair<E: Element>(s: &Tensor<E>) -> (Tensor<E>, Tensor<E>, Ten
         .to_f64s()
         .iter()
         .sum::<f64>();
-    let d_nce = log_p.exp().sub(&one_hot(s, &partners, m)).mul_scalar(ek1);
+    let d_nce = log_p.exp().sub(&at_partner).mul_scalar(ek1);
     // The regulariser.
     let pos = s.gather(1, &partners, &[m, 1]);
     let (hard, at) = s.masked_fill(&not_negative, E::neg_infinity()).max_axis(1);
