@@ -142,7 +142,7 @@ fn caser_matches_recbole() {
 
     let tape = Tape::new();
     let p = Bound::new(&tape, &store, &[g]);
-    let s = caser.forward(&p, &windows, &users);
+    let s = caser.forward(&p, &windows, &users, &mut Dropouts::off());
     let scores = s.matmul_t(p.get(caser.item_embedding), false, true);
     let ce = scores.cross_entropy(&targets);
     let reg = caser.regulariser(&p, 1e-4);

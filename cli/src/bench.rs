@@ -3,16 +3,18 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::train::{ModelArg, ScheduleArg};
+use mclrec_trainer::ModelKind;
+
+use crate::train::ScheduleArg;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// `beauty`, `sports`, or a dataset path.
     #[arg(long, default_value = "beauty")]
     dataset: String,
-    /// The model.
-    #[arg(long, value_enum, default_value = "mclrec")]
-    model: ModelArg,
+    /// The model (bpr, gru4rec, caser, sasrec, bert4rec, s3rec-mip, cl4srec, mclrec).
+    #[arg(long, default_value = "mclrec")]
+    model: ModelKind,
     /// MCLRec's schedule.
     #[arg(long, value_enum, default_value = "three-step")]
     schedule: ScheduleArg,
@@ -71,7 +73,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         println!(
             "{}",
             json!({
-                "model": format!("{:?}", config.model).to_lowercase(), "threads": threads,
+                "model": config.model.name(), "threads": threads,
                 "device": config.device,
                 "batches": args.batches, "s_per_batch_median": r.median_batch_s,
                 "samples_per_s": r.samples_per_s, "s_per_epoch": r.s_per_epoch,
@@ -81,8 +83,12 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         );
     } else {
         println!(
-            "{:?} on {} ({}, {threads} threads), {} batches after {} warm-up",
-            config.model, data.name, config.device, args.batches, args.warmup
+            "{} on {} ({}, {threads} threads), {} batches after {} warm-up",
+            config.model.name(),
+            data.name,
+            config.device,
+            args.batches,
+            args.warmup
         );
         println!("  median s/batch   {:.4}", r.median_batch_s);
         println!("  samples/s        {:.0}", r.samples_per_s);
@@ -90,7 +96,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
             "  s/epoch          {:.1}  ({} batches)",
             r.s_per_epoch, r.batches_per_epoch
         );
-        println!("  useful GFLOP/s   {:.1}", r.gflops);
+        match r.gflops {
+            Some(g) => println!("  useful GFLOP/s   {g:.1}"),
+            None => println!("  useful GFLOP/s   (counted for sasrec, cl4srec and mclrec only)"),
+        }
         println!("  peak RSS         {:.0} MiB", peak_rss_mb());
         println!(
             "  host buffers     {} reused, {} fresh (the CPU backend's pool)",

@@ -5,9 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use mclrec_models::weights::{inspect, load_encoder, read_weights_file};
+use mclrec_models::weights::{
+    init_encoder_from, inspect, load_bytes_into, load_encoder, read_weights_file,
+};
+use mclrec_models::{MclrecModel, MclrecSettings, Recommender};
 use mclrec_trainer::evaluate::{evaluate, EvalOptions};
 use mclrec_trainer::noise::with_noise;
+use mclrec_trainer::TrainConfig;
 use mclrec_trainer::{eval_cases, Dataset, EvalCase, Metrics, Split};
 use rand::SeedableRng;
 
@@ -64,13 +68,10 @@ pub struct EvalArgs {
 pub const LENGTH_GROUPS: [(&str, usize, usize); 3] =
     [("=5", 0, 5), ("6-8", 6, 8), (">8", 9, usize::MAX)];
 
-/// The parameters and encoder of loaded weights.
-pub type Encoder = (
-    mclrec_autograd::ParamStore<f32>,
-    mclrec_models::SasRecEncoder,
-);
+/// A loaded model: any of the family, behind its [`Recommender`] interface.
+pub type Encoder = Box<dyn Recommender<f32>>;
 
-/// Weights (safetensors, or a PyTorch `.pth` converted in memory) as an encoder for `data`:
+/// Weights (safetensors, or a PyTorch `.pth` converted in memory) as a model for `data`:
 /// [`encoder_for`] of the file's bytes.
 pub fn load_weights(
     path: &Path,
@@ -81,9 +82,9 @@ pub fn load_weights(
     encoder_for(&bytes, &path.display().to_string(), data, item_map)
 }
 
-/// Weights' safetensors bytes as an encoder for `data`. The dataset's item tokens are
-/// mapped to the rows of the weights' item table: through `item_map` when given, else
-/// through the tokens a checkpoint of this project stores (`item_tokens`), else id = row.
+/// Weights' safetensors bytes as a model for `data`. The dataset's item tokens are mapped
+/// to the rows of the weights' item table: through `item_map` when given, else through the
+/// tokens a checkpoint of this project stores (`item_tokens`), else id = row.
 pub fn encoder_for(
     bytes: &[u8],
     label: &str,
@@ -113,11 +114,50 @@ pub fn encoder_for(
             apply_item_map(data, &map, &what, rows.saturating_sub(1))?;
         }
     }
-    load_encoder::<f32>(bytes, label, data.n_items(), 2).map_err(|e| e.to_string())
+    model_from_bytes(bytes, label, data.n_items(), Some(data.n_users()))
 }
 
-/// The safetensors bytes of weights of this project, which carry their item tokens, as an
-/// encoder without a dataset: the store, the encoder and the tokens by row (`[PAD]` first).
+/// The model of weights' bytes for `n_items` items: a checkpoint of this project is rebuilt
+/// from the configuration it stores (any model of the family); weights without one (the
+/// official checkpoint, a `.pth`) are a SASRec-shaped encoder read from their shapes.
+/// `n_users` is the dataset's, for the models with a user table (a checkpoint stores its
+/// own).
+pub fn model_from_bytes(
+    bytes: &[u8],
+    label: &str,
+    n_items: usize,
+    n_users: Option<usize>,
+) -> Result<Encoder, String> {
+    let (_, meta) = inspect(bytes).map_err(|e| format!("{label}: {e}"))?;
+    if let Some(text) = meta.get("config") {
+        let config: TrainConfig = toml::from_str(text)
+            .map_err(|e| format!("{label}: bad config record ({})", e.message()))?;
+        let n_users = meta
+            .get("n_users")
+            .and_then(|n| n.parse().ok())
+            .or(n_users)
+            .ok_or_else(|| {
+                format!(
+                    "{label}: a {} model needs the dataset it was trained on (--dataset)",
+                    config.model.name()
+                )
+            })?;
+        let mut model = mclrec_trainer::registry::build(&config, n_users, n_items);
+        load_bytes_into(model.store_mut(), bytes, label, &["optim."]).map_err(|e| e.to_string())?;
+        return Ok(model);
+    }
+    let (_, encoder) = load_encoder::<f32>(bytes, label, n_items, 2).map_err(|e| e.to_string())?;
+    let mut model = MclrecModel::<f32>::new(
+        encoder.config,
+        MclrecSettings::sasrec(),
+        &mut mclrec_trainer::run::epoch_rng(0, 0),
+    );
+    init_encoder_from(&mut model.net.store, bytes, label).map_err(|e| e.to_string())?;
+    Ok(Box::new(model))
+}
+
+/// The safetensors bytes of weights of this project, which carry their item tokens, as a
+/// model without a dataset: the model and the tokens by row (`[PAD]` first).
 pub fn encoder_alone(bytes: &[u8], label: &str) -> Result<(Encoder, Vec<String>), String> {
     let (_, meta) = inspect(bytes).map_err(|e| format!("{label}: {e}"))?;
     let tokens = meta.get("item_tokens").ok_or_else(|| {
@@ -125,9 +165,9 @@ pub fn encoder_alone(bytes: &[u8], label: &str) -> Result<(Encoder, Vec<String>)
     })?;
     let tokens: Vec<String> = serde_json::from_str(tokens)
         .map_err(|e| format!("{label}: bad item_tokens record ({e})"))?;
-    let encoder = load_encoder::<f32>(bytes, label, tokens.len(), 2).map_err(|e| e.to_string())?;
+    let model = model_from_bytes(bytes, label, tokens.len(), None)?;
     let items = std::iter::once("[PAD]".to_string()).chain(tokens).collect();
-    Ok((encoder, items))
+    Ok((model, items))
 }
 
 /// `cases` with `floor(len * r)` random items inserted into each input (seeded).
@@ -226,14 +266,14 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     if let Some(w) = data.learning_signal_warning() {
         eprintln!("warning: {w}");
     }
-    let (store, encoder) = load_weights(&args.weights, &mut data, args.item_map.as_deref())?;
+    let model = load_weights(&args.weights, &mut data, args.item_map.as_deref())?;
     let split = match args.split {
         SplitArg::Test => Split::Test,
         SplitArg::Valid => Split::Valid,
     };
-    let mut cases = eval_cases(&data, split, encoder.config.max_len);
+    let mut cases = eval_cases(&data, split, model.max_len());
     if let Some(r) = args.noise {
-        cases = noisy(cases, r, args.seed, &data, encoder.config.max_len)
+        cases = noisy(cases, r, args.seed, &data, model.max_len())
             .map_err(|e| format!("--noise: {e}"))?;
     }
     let opts = EvalOptions {
@@ -243,7 +283,7 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         ..Default::default()
     };
     let start = Instant::now();
-    let res = evaluate(&encoder, &store, &cases, &opts);
+    let res = evaluate(&*model, &cases, &opts);
     let secs = start.elapsed().as_secs_f64();
     // Users by the length of their whole sequence, each group's metrics from its ranks.
     let groups = if args.by_length {

@@ -7,8 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mclrec_autograd::ParamStore;
-use mclrec_models::SasRecEncoder;
+use mclrec_models::Recommender;
 use mclrec_trainer::evaluate::recommend;
 use mclrec_trainer::Dataset;
 use rayon::prelude::*;
@@ -52,8 +51,7 @@ type Block = Vec<Vec<(usize, f32)>>;
 /// Writes the top `k` of every user of `data` (their whole history as input, its last
 /// `max_len` items; history items excluded unless `include_history`).
 pub fn export_all(
-    encoder: &SasRecEncoder,
-    store: &ParamStore<f32>,
+    model: &dyn Recommender<f32>,
     data: &Dataset,
     k: usize,
     include_history: bool,
@@ -61,7 +59,7 @@ pub fn export_all(
     format: ExportFormat,
 ) -> Result<Exported, String> {
     let start = Instant::now();
-    let max_len = encoder.config.max_len;
+    let max_len = model.max_len();
     let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let tmp = mclrec_models::weights::temporary_path(path);
     let n = data.n_users();
@@ -89,7 +87,7 @@ pub fn export_all(
                             }
                         })
                         .collect();
-                    recommend(encoder, store, &inputs, &exclude, k)
+                    recommend(model, chunk, &inputs, &exclude, k)
                 })
                 .collect()
         };

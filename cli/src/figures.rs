@@ -165,8 +165,8 @@ fn noise(args: &NoiseArgs) -> Result<(), String> {
     println!("|---|{}", "---|".repeat(args.ratios.len()));
     for spec in &m.models {
         let (name, path) = named(spec)?;
-        let (store, encoder) = load_weights(&path, &mut data, None)?;
-        let max_len = encoder.config.max_len;
+        let model = load_weights(&path, &mut data, None)?;
+        let max_len = model.max_len();
         let mut cells = Vec::new();
         let (mut h, mut n) = (Vec::new(), Vec::new());
         for &r in &args.ratios {
@@ -177,7 +177,7 @@ fn noise(args: &NoiseArgs) -> Result<(), String> {
                 &data,
                 max_len,
             )?;
-            let res = evaluate(&encoder, &store, &cases, &EvalOptions::default()).metrics;
+            let res = evaluate(&*model, &cases, &EvalOptions::default()).metrics;
             let (a, b) = (
                 res.get("hr@20").expect("hr@20"),
                 res.get("ndcg@20").expect("ndcg@20"),
@@ -210,9 +210,9 @@ fn groups(args: &ModelsArgs) -> Result<(), String> {
     println!("|---|---|---|---|---|");
     for spec in &args.models {
         let (name, path) = named(spec)?;
-        let (store, encoder) = load_weights(&path, &mut data, None)?;
-        let cases = eval_cases(&data, Split::Test, encoder.config.max_len);
-        let res = evaluate(&encoder, &store, &cases, &EvalOptions::default());
+        let model = load_weights(&path, &mut data, None)?;
+        let cases = eval_cases(&data, Split::Test, model.max_len());
+        let res = evaluate(&*model, &cases, &EvalOptions::default());
         let g = by_length(&cases, &res.ranks, &data);
         for (label, users, m) in &g {
             let (a, b) = (

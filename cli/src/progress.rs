@@ -53,7 +53,14 @@ impl RunObserver for Progress {
 
     fn epoch(&mut self, l: &EpochLog) {
         self.finish();
-        let v = |k: &str| l.valid.get(k).unwrap_or(f64::NAN);
+        let Some(valid) = &l.valid else {
+            eprintln!(
+                "epoch {:>3}  pre-training loss {:.4} | {:.1}s ({:.0} samples/s)",
+                l.epoch, l.losses.rec, l.train_seconds, l.samples_per_s
+            );
+            return;
+        };
+        let v = |k: &str| valid.get(k).unwrap_or(f64::NAN);
         eprintln!(
             "epoch {:>3}  L_rec {:.4}  L_cl1 {:.4}  L_cl2 {:.4}  R {:.4} | valid HR@20 {:.4}  NDCG@20 {:.4}  MRR@10 {:.4}{} | best epoch {} | {:.1}s ({:.0} samples/s) + eval {:.1}s",
             l.epoch,

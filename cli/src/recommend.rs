@@ -47,7 +47,7 @@ pub fn run(args: &RecommendArgs) -> Result<(), String> {
         return Err("-k must be at least 1".into());
     }
     let mut data = load_dataset(&args.dataset)?;
-    let (store, encoder) = crate::eval::load_weights(&args.checkpoint, &mut data, None)?;
+    let model = crate::eval::load_weights(&args.checkpoint, &mut data, None)?;
     if args.k > data.n_items() {
         return Err(format!(
             "-k {} is more than the {} items of {}",
@@ -67,15 +67,8 @@ pub fn run(args: &RecommendArgs) -> Result<(), String> {
         let format = args
             .format
             .unwrap_or_else(|| crate::export::ExportFormat::of(out));
-        let e = crate::export::export_all(
-            &encoder,
-            &store,
-            &data,
-            args.k,
-            args.include_history,
-            out,
-            format,
-        )?;
+        let e =
+            crate::export::export_all(&*model, &data, args.k, args.include_history, out, format)?;
         eprintln!(
             "top-{} of {} users written to {} in {:.2} s ({:.0} users/s)",
             args.k,
@@ -86,21 +79,27 @@ pub fn run(args: &RecommendArgs) -> Result<(), String> {
         );
         return Ok(());
     }
-    let history: Vec<usize> = match (&args.user, &args.history) {
+    let (user, history): (usize, Vec<usize>) = match (&args.user, &args.history) {
         (Some(u), _) => {
             let i = data
                 .user_index(u)
                 .ok_or_else(|| format!("unknown user `{u}` (not in {})", data.name))?;
-            data.sequences[i].clone()
+            (i, data.sequences[i].clone())
         }
-        (None, Some(h)) => h
+        (None, Some(_)) if model.needs_known_user() => {
+            return Err(format!(
+                "--history: a {} model scores the users it was trained on only (it has a row per user, not a sequence encoder); give --user TOKEN",
+                model.name()
+            ))
+        }
+        (None, Some(h)) => (0, h
             .split_whitespace()
             .map(|t| {
                 data.item_id(t).ok_or_else(|| {
                     format!("--history: unknown item token `{t}` (not in {})", data.name)
                 })
             })
-            .collect::<Result<_, _>>()?,
+            .collect::<Result<_, _>>()?),
         (None, None) => {
             return Err("give --user TOKEN, --history \"ITEM ITEM ...\" or --all --out FILE".into())
         }
@@ -108,14 +107,14 @@ pub fn run(args: &RecommendArgs) -> Result<(), String> {
     if history.is_empty() {
         return Err("--history is empty".into());
     }
-    let max_len = encoder.config.max_len;
+    let max_len = model.max_len();
     let input = &history[history.len().saturating_sub(max_len)..];
     let exclude = if args.include_history {
         vec![]
     } else {
         history.clone()
     };
-    let top = recommend(&encoder, &store, &[input], &[exclude], args.k).remove(0);
+    let top = recommend(&*model, &[user], &[input], &[exclude], args.k).remove(0);
     if args.json {
         let items: Vec<_> = top
             .iter()

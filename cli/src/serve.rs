@@ -28,8 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Args;
-use mclrec_autograd::ParamStore;
-use mclrec_models::SasRecEncoder;
+use mclrec_models::Recommender;
 use mclrec_trainer::evaluate::recommend;
 use serde::Deserialize;
 use serde_json::json;
@@ -68,6 +67,9 @@ const QUEUE: usize = 4096;
 
 /// A request for the model thread.
 struct Job {
+    /// The user's row (0 for a history without a user: only read by the models with a
+    /// user table, which refuse such requests).
+    user: usize,
     input: Vec<usize>,
     exclude: Vec<usize>,
     k: usize,
@@ -91,6 +93,8 @@ struct App {
     sequences: Vec<Vec<usize>>,
     max_len: usize,
     max_k: usize,
+    /// BPR and Caser score users, not histories.
+    needs_known_user: bool,
     metadata: serde_json::Value,
 }
 
@@ -156,13 +160,14 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     let bytes =
         mclrec_models::weights::read_weights_file(&args.checkpoint).map_err(|e| e.to_string())?;
     let label = args.checkpoint.display().to_string();
-    let ((store, encoder), items) = if args.dataset.is_some() {
+    let (encoder, items) = if args.dataset.is_some() {
         let e = crate::eval::encoder_for(&bytes, &label, &mut data, None)?;
         (e, data.items.clone())
     } else {
         crate::eval::encoder_alone(&bytes, &label)?
     };
-    let n_items = encoder.config.n_real_items();
+    let n_items = encoder.n_items();
+    let needs_known_user = encoder.needs_known_user();
     let max_k = args.max_k.min(n_items);
     let trained = std::fs::metadata(&args.checkpoint)
         .and_then(|m| m.modified())
@@ -176,7 +181,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     drop(bytes);
     let model = config.as_ref().map_or(
         "sasrec encoder (weights without a training record)".to_string(),
-        |c| format!("{:?}", c.model).to_lowercase(),
+        |c| c.model.name().to_string(),
     );
     let metadata = json!({
         "checkpoint": args.checkpoint.display().to_string(),
@@ -185,7 +190,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         "dataset": data.name,
         "items": n_items,
         "users": data.n_users(),
-        "max_len": encoder.config.max_len,
+        "max_len": encoder.max_len(),
         "max_k": max_k,
         "trained": trained,
     });
@@ -195,7 +200,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     let counts = served.clone();
     std::thread::Builder::new()
         .name("model".into())
-        .spawn(move || model_thread(&encoder, &store, rx, max_batch, wait, &counts))
+        .spawn(move || model_thread(&*encoder, rx, max_batch, wait, &counts))
         .map_err(|e| format!("cannot start the model thread: {e}"))?;
     let app = Arc::new(App {
         served,
@@ -216,6 +221,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         sequences: std::mem::take(&mut data.sequences),
         max_len: metadata["max_len"].as_u64().unwrap_or(50) as usize,
         max_k,
+        needs_known_user,
         metadata,
     });
     let router = Router::new()
@@ -271,8 +277,7 @@ async fn shutdown() {
 /// Takes every waiting request (up to `max_batch`, waiting up to `wait` after the first)
 /// into one forward pass. Ends when the server is gone.
 fn model_thread(
-    encoder: &SasRecEncoder,
-    store: &ParamStore<f32>,
+    model: &dyn Recommender<f32>,
     rx: mpsc::Receiver<Job>,
     max_batch: usize,
     wait: Duration,
@@ -293,8 +298,9 @@ fn model_thread(
             .map(|j| std::mem::take(&mut j.exclude))
             .collect();
         let inputs: Vec<&[usize]> = jobs.iter().map(|j| j.input.as_slice()).collect();
+        let users: Vec<usize> = jobs.iter().map(|j| j.user).collect();
         let k = jobs.iter().map(|j| j.k).max().unwrap_or(1);
-        let mut recs = recommend(encoder, store, &inputs, &exclude, k);
+        let mut recs = recommend(model, &users, &inputs, &exclude, k);
         served.passes.fetch_add(1, Ordering::Relaxed);
         served.requests.fetch_add(jobs.len(), Ordering::Relaxed);
         for (job, mut top) in jobs.into_iter().zip(recs.drain(..)) {
@@ -309,6 +315,7 @@ impl App {
     /// Scores `history` (item ids, oldest first) on the model thread.
     async fn score(
         &self,
+        user: Option<usize>,
         history: Vec<usize>,
         k: usize,
         include_history: bool,
@@ -322,11 +329,18 @@ impl App {
         if history.is_empty() {
             return Err(unprocessable("history is empty".into()));
         }
+        if user.is_none() && self.needs_known_user {
+            return Err(unprocessable(
+                "this model scores the users it was trained on only: use /users/{user}/recommend"
+                    .into(),
+            ));
+        }
         let input = history[history.len().saturating_sub(self.max_len)..].to_vec();
         let exclude = if include_history { Vec::new() } else { history };
         let (reply, answer) = oneshot::channel();
         self.jobs
             .try_send(Job {
+                user: user.unwrap_or(0),
                 input,
                 exclude,
                 k,
@@ -378,7 +392,7 @@ async fn post_recommend(
                 .ok_or_else(|| unprocessable(format!("unknown item `{tok}`")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    app.score(history, req.k, req.include_history).await
+    app.score(None, history, req.k, req.include_history).await
 }
 
 async fn user_recommend(
@@ -397,7 +411,7 @@ async fn user_recommend(
         .users
         .get(&user)
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("unknown user `{user}`")))?;
-    app.score(app.sequences[u].clone(), q.k, q.include_history)
+    app.score(Some(u), app.sequences[u].clone(), q.k, q.include_history)
         .await
 }
 

@@ -1,4 +1,5 @@
-//! `mclrec-cli run`: train SASRec, CL4SRec or MCLRec and report validation and test metrics.
+//! `mclrec-cli run`: train a model of the family (BPR, GRU4Rec, Caser, SASRec, BERT4Rec,
+//! S3-Rec, CL4SRec, MCLRec) and report validation and test metrics.
 //!
 //! Settings come from, in increasing priority: the paper's settings for the dataset, a TOML
 //! file (`--config`, the same keys as the `config.toml` a run writes), and flags.
@@ -14,23 +15,6 @@ use serde::Deserialize;
 
 use crate::datasets::{load_source, Source};
 use crate::progress::Progress;
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ModelArg {
-    Mclrec,
-    Sasrec,
-    Cl4srec,
-}
-
-impl From<ModelArg> for ModelKind {
-    fn from(m: ModelArg) -> Self {
-        match m {
-            ModelArg::Mclrec => ModelKind::Mclrec,
-            ModelArg::Sasrec => ModelKind::Sasrec,
-            ModelArg::Cl4srec => ModelKind::Cl4srec,
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ScheduleArg {
@@ -95,6 +79,9 @@ struct FileConfig {
     loss: Option<LossKind>,
     eval: Option<EvalProtocol>,
     eval_chunk: Option<usize>,
+    mask_ratio: Option<f64>,
+    pretrain_epochs: Option<usize>,
+    pretrained: Option<String>,
     out: Option<String>,
 }
 
@@ -115,9 +102,10 @@ pub struct TrainArgs {
     /// `.pth`) instead of a fresh initialisation.
     #[arg(long)]
     pub init: Option<PathBuf>,
-    /// The model [default: mclrec].
-    #[arg(long, value_enum)]
-    pub model: Option<ModelArg>,
+    /// The model: bpr, gru4rec, caser, sasrec, bert4rec, s3rec-mip, cl4srec or mclrec
+    /// [default: mclrec].
+    #[arg(long)]
+    pub model: Option<ModelKind>,
     /// MCLRec's per-batch schedule [default: three-step].
     #[arg(long, value_enum)]
     pub schedule: Option<ScheduleArg>,
@@ -139,7 +127,8 @@ pub struct TrainArgs {
     /// Weight of L_cl2 + R in the encoder steps [default: paper's for the dataset; 0 for SASRec and CL4SRec].
     #[arg(long, allow_negative_numbers = true)]
     pub beta: Option<f64>,
-    /// Hidden and attention dropout [default: 0.5].
+    /// Dropout [default: the model's paper's: 0.5 for the transformers but BERT4Rec's 0.2;
+    /// GRU4Rec 0.3, Caser 0.4, BPR 0].
     #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f64>,
     /// Longest input sequence [default: 50].
@@ -169,8 +158,8 @@ pub struct TrainArgs {
     /// Ablation: one augmenter for both views.
     #[arg(long)]
     pub shared_augmenter: bool,
-    /// Next-item loss: `ce` (softmax over all items) or `bce` (one sampled negative per
-    /// target) [default: ce].
+    /// Next-item loss: `ce` (softmax over all items), `bce` (one sampled negative per
+    /// target) or `bpr` (pairwise, one sampled negative) [default: bpr for BPR, else ce].
     #[arg(long)]
     pub loss: Option<LossKind>,
     /// Validation and test ranking: `full` (all items), `uni100` / `pop100` (100 negatives
@@ -180,6 +169,17 @@ pub struct TrainArgs {
     /// Users per evaluation chunk [default: 128].
     #[arg(long, allow_negative_numbers = true)]
     pub eval_chunk: Option<usize>,
+    /// BERT4Rec, S3-Rec: probability that an item of a training sequence is masked
+    /// [default: 0.2].
+    #[arg(long, allow_negative_numbers = true)]
+    pub mask_ratio: Option<f64>,
+    /// S3-Rec: pre-training epochs before the --epochs of fine-tuning [default: 300].
+    #[arg(long, allow_negative_numbers = true)]
+    pub pretrain_epochs: Option<usize>,
+    /// S3-Rec: fine-tune the last checkpoint of this pre-training run instead of
+    /// pre-training first.
+    #[arg(long)]
+    pub pretrained: Option<PathBuf>,
     /// A first look: 3 epochs unless --epochs is given.
     #[arg(long)]
     pub quick: bool,
@@ -290,11 +290,8 @@ impl TrainArgs {
                 ),
             },
         };
-        let model: ModelKind = self
-            .model
-            .map(Into::into)
-            .or(file.model)
-            .unwrap_or(ModelKind::Mclrec);
+        let model: ModelKind = self.model.or(file.model).unwrap_or(ModelKind::Mclrec);
+        let paper = mclrec_trainer::registry::paper_defaults(model);
         let base = TrainConfig::for_preset(&source.name, preset);
         let lambda = self.lambda.or(file.lambda);
         let beta = self.beta.or(file.beta);
@@ -302,6 +299,24 @@ impl TrainArgs {
             ModelKind::Sasrec => (0.0, 0.0),
             ModelKind::Cl4srec => (lambda.unwrap_or(0.1), 0.0),
             ModelKind::Mclrec => (lambda.unwrap_or(base.lambda), beta.unwrap_or(base.beta)),
+            _ => (0.0, 0.0),
+        };
+        let pretrained = match self
+            .pretrained
+            .clone()
+            .or(file.pretrained.map(PathBuf::from))
+        {
+            Some(_) if model != ModelKind::S3recMip => {
+                return Err(format!(
+                    "--pretrained is for s3rec-mip, not {}",
+                    model.name()
+                ))
+            }
+            Some(p) => std::fs::canonicalize(&p)
+                .map_err(|e| format!("--pretrained {}: {e}", p.display()))?
+                .to_string_lossy()
+                .into_owned(),
+            None => String::new(),
         };
         let quick_epochs = if self.quick { Some(3) } else { None };
         let config = TrainConfig {
@@ -327,7 +342,7 @@ impl TrainArgs {
                 .unwrap_or(base.lr_augmenter),
             lambda,
             beta,
-            dropout: self.dropout.or(file.dropout).unwrap_or(base.dropout),
+            dropout: self.dropout.or(file.dropout).unwrap_or(paper.dropout),
             max_len: self.max_len.or(file.max_len).unwrap_or(base.max_len),
             seed: self.seed.or(file.seed).unwrap_or(base.seed),
             threads: self.threads.or(file.threads).unwrap_or(base.threads),
@@ -345,12 +360,21 @@ impl TrainArgs {
             no_cl2: self.no_cl2 || file.no_cl2.unwrap_or(false),
             no_reg: self.no_reg || file.no_reg.unwrap_or(false),
             shared_augmenter: self.shared_augmenter || file.shared_augmenter.unwrap_or(false),
-            loss: self.loss.or(file.loss).unwrap_or(base.loss),
+            loss: self.loss.or(file.loss).unwrap_or(paper.loss),
             eval: self.eval.or(file.eval).unwrap_or(base.eval),
             eval_chunk: self
                 .eval_chunk
                 .or(file.eval_chunk)
                 .unwrap_or(base.eval_chunk),
+            mask_ratio: self
+                .mask_ratio
+                .or(file.mask_ratio)
+                .unwrap_or(base.mask_ratio),
+            pretrain_epochs: self
+                .pretrain_epochs
+                .or(file.pretrain_epochs)
+                .unwrap_or(base.pretrain_epochs),
+            pretrained,
             dataset: source.name.clone(),
             dataset_sha256: source.sha256.clone(),
             init,
@@ -366,7 +390,7 @@ impl TrainArgs {
                 .unwrap_or_default();
             mclrec_trainer::run_dir::fresh(&PathBuf::from(format!(
                 "runs/{}-{stem}",
-                format!("{:?}", config.model).to_lowercase()
+                config.model.name()
             )))
         };
         let out = out
@@ -512,7 +536,7 @@ pub fn run(args: &RunArgs) -> Result<(), (String, u8)> {
     crate::interrupt::install();
     eprintln!(
         "training {} on {} ({} users, {} items, {} threads) -> {}",
-        format!("{:?}", config.model).to_lowercase(),
+        config.model.name(),
         data.name,
         data.n_users(),
         data.n_items(),

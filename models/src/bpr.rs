@@ -16,9 +16,6 @@ use rand::RngCore;
 
 use crate::Bound;
 
-/// RecBole's `BPRLoss` keeps the logarithm finite with this.
-const GAMMA: f64 = 1e-10;
-
 /// The two embedding tables (`user_embedding.weight`, `item_embedding.weight`).
 #[derive(Clone, Debug)]
 pub struct Bpr {
@@ -61,16 +58,7 @@ impl Bpr {
         users: &[usize],
         (pos, neg): (&[usize], &[usize]),
     ) -> Var<'t, E> {
-        assert!(users.len() == pos.len() && users.len() == neg.len());
         let u = p.get(self.user_embedding).index_select(0, users);
-        let items = p.get(self.item_embedding);
-        let score = |i: &[usize]| u.mul(items.index_select(0, i)).sum_axis(1);
-        score(pos)
-            .sub(score(neg))
-            .sigmoid()
-            .add_scalar(E::from_f64(GAMMA))
-            .ln()
-            .mean_all()
-            .neg()
+        crate::losses::bpr_loss(u, p.get(self.item_embedding), pos, neg)
     }
 }

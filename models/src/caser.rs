@@ -23,7 +23,7 @@ use mclrec_autograd::{GroupId, ParamId, ParamStore, Var};
 use mclrec_tensor::{Element, Tensor};
 use rand::RngCore;
 
-use crate::{Bound, Init, Linear};
+use crate::{Bound, Dropouts, Init, Linear};
 
 /// The Caser network (RecBole's parameter names: `item_embedding`, `user_embedding`,
 /// `conv_v`, `conv_h.{i}`, `fc1`, `fc2`).
@@ -116,12 +116,13 @@ impl Caser {
 
     /// The representation `[batch, d]` of each user's window: `windows` holds
     /// `batch x L` item ids row by row (right-padded with 0, as RecBole), `users` one id
-    /// per row.
+    /// per row; dropout at `drop.hidden` before `fc1`.
     pub fn forward<'t, E: Element>(
         &self,
         p: &Bound<'t, E>,
         windows: &[usize],
         users: &[usize],
+        drop: &mut Dropouts<'_>,
     ) -> Var<'t, E> {
         let (l, d, b) = (self.max_len, self.dim, users.len());
         assert_eq!(windows.len(), b * l, "Caser: {b} windows of {l} items");
@@ -151,6 +152,8 @@ impl Caser {
             pooled.push(conv.max_axis(1));
         }
         let out = Var::concat(&[out_v, Var::concat(&pooled, 1)], 1);
+        // RecBole's `dropout_prob`, on the concatenated convolution outputs.
+        let out = drop.apply(out, drop.hidden);
         let z = self.fc1.forward(p, out).relu();
         let u = p.get(self.user_embedding).embedding(users, &[b], Some(0));
         self.fc2.forward(p, Var::concat(&[z, u], 1)).relu()

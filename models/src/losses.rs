@@ -38,6 +38,29 @@ pub fn bce_loss<'t, E: Element>(
     pos.add(neg).mean_all().neg()
 }
 
+/// The BPR loss (Rendle et al.) of representations `h` preferring each target to its
+/// negative: `mean(-ln(1e-10 + sigmoid(h.e_pos - h.e_neg)))` (the `1e-10` is RecBole's
+/// `BPRLoss` `gamma`, keeping the logarithm finite).
+pub fn bpr_loss<'t, E: Element>(
+    h: Var<'t, E>,
+    class_embeddings: Var<'t, E>,
+    targets: &[usize],
+    negatives: &[usize],
+) -> Var<'t, E> {
+    assert_eq!(targets.len(), negatives.len(), "one negative per target");
+    let score = |items: &[usize]| h.mul(class_embeddings.index_select(0, items)).sum_axis(1);
+    score(targets)
+        .sub(score(negatives))
+        .sigmoid()
+        .add_scalar(E::from_f64(BPR_GAMMA))
+        .ln()
+        .mean_all()
+        .neg()
+}
+
+/// RecBole's `BPRLoss` keeps the logarithm finite with this.
+const BPR_GAMMA: f64 = 1e-10;
+
 /// For `2n` rows: the partner of row `r` (`r + n` or `r - n`).
 fn partners(n: usize) -> Vec<usize> {
     (0..2 * n)
@@ -177,17 +200,74 @@ impl<'t, E: Element> MclrecLosses<'t, E> {
     /// # Panics
     /// If `L_rec` was not computed.
     pub fn encoder_loss(&self, lambda: f64, beta: f64) -> Var<'t, E> {
-        let rec = self.rec.expect("the encoder step needs L_rec");
-        let meta = self.cl2().add(self.reg()).mul_scalar(E::from_f64(beta));
-        rec.add(self.cl1.mul_scalar(E::from_f64(lambda))).add(meta)
+        self.encoder_objective(&MclrecWeights::all(lambda, beta))
+    }
+
+    /// The encoder steps' loss with the terms `w` drops left out (a zero `lambda` adds
+    /// nothing, not even a backward pass): `L_rec + lambda L_cl1 + beta L_cl2 + beta R`.
+    /// This is what the trainer minimises.
+    ///
+    /// # Panics
+    /// If `L_rec` was not computed.
+    pub fn encoder_objective(&self, w: &MclrecWeights) -> Var<'t, E> {
+        let mut loss = self.rec.expect("the encoder step needs L_rec");
+        if w.lambda != 0.0 {
+            loss = loss.add(self.cl1.mul_scalar(E::from_f64(w.lambda)));
+        }
+        if w.cl2 {
+            loss = loss.add(self.cl2().mul_scalar(E::from_f64(w.beta)));
+        }
+        if w.reg {
+            loss = loss.add(self.reg().mul_scalar(E::from_f64(w.beta)));
+        }
+        loss
     }
 
     /// The augmenter step's loss: `lambda L_cl1 + L_cl2 + R`.
     pub fn augmenter_loss(&self, lambda: f64) -> Var<'t, E> {
-        self.cl1
-            .mul_scalar(E::from_f64(lambda))
-            .add(self.cl2())
-            .add(self.reg())
+        self.augmenter_objective(&MclrecWeights::all(lambda, 1.0))
+            .expect("L_cl2 is kept")
+    }
+
+    /// The augmenter step's loss with the terms `w` drops left out (its `beta` is not
+    /// used): `lambda L_cl1 + L_cl2 + R`; `None` when nothing is left.
+    pub fn augmenter_objective(&self, w: &MclrecWeights) -> Option<Var<'t, E>> {
+        let mut parts = Vec::new();
+        if w.lambda != 0.0 {
+            parts.push(self.cl1.mul_scalar(E::from_f64(w.lambda)));
+        }
+        if w.cl2 {
+            parts.push(self.cl2());
+        }
+        if w.reg {
+            parts.push(self.reg());
+        }
+        parts.into_iter().reduce(|a, b| a.add(b))
+    }
+}
+
+/// The weights of MCLRec's terms, and which of them an ablation keeps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MclrecWeights {
+    /// Weight of `L_cl1`.
+    pub lambda: f64,
+    /// Weight of `L_cl2` and `R` in the encoder steps.
+    pub beta: f64,
+    /// Keep `L_cl2` (off: the ablation "w/o L_cl2").
+    pub cl2: bool,
+    /// Keep `R` (off: the ablation "w/o R").
+    pub reg: bool,
+}
+
+impl MclrecWeights {
+    /// Every term, with these weights.
+    pub fn all(lambda: f64, beta: f64) -> Self {
+        MclrecWeights {
+            lambda,
+            beta,
+            cl2: true,
+            reg: true,
+        }
     }
 }
 

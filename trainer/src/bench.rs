@@ -2,13 +2,14 @@
 
 use std::time::Instant;
 
-use mclrec_models::{SasRecConfig, SeqBatch};
+use mclrec_models::augment::two_views;
+use mclrec_models::SasRecConfig;
 use mclrec_tensor::Device;
 
 use crate::config::{ModelKind, Schedule, TrainConfig};
 use crate::run::{build_model, epoch_rng};
 use crate::sampler::LengthBucketSampler;
-use crate::train_step::{make_batch, Learner, Views};
+use crate::train_step::Learner;
 use crate::{train_samples, Dataset, TrainSample};
 use rand::seq::SliceRandom;
 
@@ -31,21 +32,23 @@ pub fn encoder_forward_flops(c: &SasRecConfig, lens: &[usize]) -> f64 {
     (c.layers - 1) as f64 * full_layer + last_layer
 }
 
-/// Useful floating-point work of one training batch: forward passes, and twice their work
-/// for each backward pass, with the item-score product and the small augmenter and
-/// contrastive products.
+/// Useful floating-point work of one SASRec / CL4SRec / MCLRec training batch of
+/// sequences of lengths `lens` (and, when drawn, views of lengths `view_lens`): forward
+/// passes, and twice their work for each backward pass, with the item-score product and the
+/// small augmenter and contrastive products.
 pub fn batch_flops(
     config: &TrainConfig,
     c: &SasRecConfig,
-    batch: &SeqBatch,
-    views: Option<&Views>,
+    lens: &[usize],
+    view_lens: Option<(&[usize], &[usize])>,
 ) -> f64 {
-    let b = batch.len() as f64;
+    let views = view_lens;
+    let b = lens.len() as f64;
     let d = c.hidden as f64;
     let scores = 2.0 * b * d * c.n_classes as f64;
-    let seq = encoder_forward_flops(c, &batch.lens);
-    let view = views.map_or(0.0, |v| {
-        encoder_forward_flops(c, &v.first.lens) + encoder_forward_flops(c, &v.second.lens)
+    let seq = encoder_forward_flops(c, lens);
+    let view = views.map_or(0.0, |(first, second)| {
+        encoder_forward_flops(c, first) + encoder_forward_flops(c, second)
     });
     let contrast = if views.is_some() {
         4.0 * 2.0 * (2.0 * b) * (2.0 * b) * d
@@ -74,8 +77,8 @@ pub struct BenchReport {
     pub samples_per_s: f64,
     /// Seconds for one epoch at `samples_per_s`.
     pub s_per_epoch: f64,
-    /// Useful GFLOP/s over the timed batches.
-    pub gflops: f64,
+    /// Useful GFLOP/s over the timed batches (counted for SASRec, CL4SRec and MCLRec).
+    pub gflops: Option<f64>,
     /// Batches per epoch.
     pub batches_per_epoch: usize,
 }
@@ -129,7 +132,14 @@ fn bench_on_pool(
     );
     let mut learner = Learner::new(build_model(config, data), config);
     learner.to_device(device).map_err(|e| e.to_string())?;
-    let enc_config = learner.model.encoder.config.clone();
+    let enc_config = config.model.is_mclrec_family().then(|| SasRecConfig {
+        max_len: config.max_len,
+        ..SasRecConfig::for_items(data.n_items())
+    });
+    // The first epoch that trains the task (S3-Rec's fine-tuning, after pre-training).
+    let epoch = (1..)
+        .find(|&e| learner.model.epoch_role(e) == mclrec_models::EpochRole::Train)
+        .expect("a model trains its task eventually");
     let mut rng = epoch_rng(config.seed, 1);
     let order = sampler.epoch(&mut rng);
     let timed = stratified(&order, &samples, batches.min(order.len()), &mut rng);
@@ -137,14 +147,31 @@ fn bench_on_pool(
     let mut flops = 0.0;
     let mut timed_samples = 0usize;
     for (i, idx) in order.iter().take(warmup).chain(&timed).enumerate() {
+        // The views' lengths, as the model is about to draw them (its first draws).
+        let view_lens = (config.needs_views() && i >= warmup).then(|| {
+            let mut ahead = rng.clone();
+            let (a, b): (Vec<usize>, Vec<usize>) = idx
+                .iter()
+                .map(|&j| {
+                    let (x, y) = two_views(&samples[j].input, &mut ahead);
+                    (x.len(), y.len())
+                })
+                .unzip();
+            (a, b)
+        });
         let t0 = Instant::now();
-        let (batch, targets, views) = make_batch(&samples, idx, config.needs_views(), &mut rng);
-        let _ = learner.train_batch(&batch, &targets, views.as_ref(), &mut rng);
+        let _ = learner.train_batch(&samples, idx, epoch, &mut rng);
         device.synchronize();
         let dt = t0.elapsed().as_secs_f64();
         if i >= warmup {
             times.push(dt);
-            flops += batch_flops(config, &enc_config, &batch, views.as_ref());
+            if let Some(c) = &enc_config {
+                let lens: Vec<usize> = idx.iter().map(|&j| samples[j].input.len()).collect();
+                let views = view_lens
+                    .as_ref()
+                    .map(|(a, b)| (a.as_slice(), b.as_slice()));
+                flops += batch_flops(config, c, &lens, views);
+            }
             timed_samples += idx.len();
         }
     }
@@ -156,7 +183,7 @@ fn bench_on_pool(
         median_batch_s: sorted[sorted.len() / 2],
         samples_per_s,
         s_per_epoch: samples.len() as f64 / samples_per_s,
-        gflops: flops / total / 1e9,
+        gflops: enc_config.is_some().then(|| flops / total / 1e9),
         batches_per_epoch: sampler.batches_per_epoch(),
         batch_seconds: times,
     })

@@ -62,9 +62,9 @@ fn optimiser_tensors(
 /// A checkpoint's bytes: parameters by name, `optim.{encoder,augmenters}.{name}.{m,v}`,
 /// and metadata (`progress`, optimiser step counts, and the run's own `run_meta` such as
 /// `config` and `item_tokens`).
-pub fn to_bytes(
+pub fn to_bytes<'a>(
     store: &ParamStore<f32>,
-    optimisers: [(&str, &Adam<f32>); 2],
+    optimisers: impl IntoIterator<Item = (&'a str, &'a Adam<f32>)>,
     progress: &Progress,
     run_meta: &HashMap<String, String>,
 ) -> Vec<u8> {
@@ -94,10 +94,10 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Writes a checkpoint ([`to_bytes`], then [`write()`]).
-pub fn save(
+pub fn save<'a>(
     path: &Path,
     store: &ParamStore<f32>,
-    optimisers: [(&str, &Adam<f32>); 2],
+    optimisers: impl IntoIterator<Item = (&'a str, &'a Adam<f32>)>,
     progress: &Progress,
     run_meta: &HashMap<String, String>,
 ) -> std::io::Result<()> {
@@ -106,10 +106,10 @@ pub fn save(
 
 /// Restores parameters, optimiser states and progress from a checkpoint into a model built
 /// with the same configuration.
-pub fn load(
+pub fn load<'a>(
     path: &Path,
     store: &mut ParamStore<f32>,
-    optimisers: [(&str, &mut Adam<f32>); 2],
+    optimisers: impl IntoIterator<Item = (&'a str, &'a mut Adam<f32>)>,
 ) -> Result<Progress, String> {
     let label = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| format!("{label}: cannot read ({e})"))?;

@@ -2,41 +2,78 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which model the trainer trains (all are configurations of the same trainer).
+pub use mclrec_models::{LossKind, Schedule};
+
+/// Which model the trainer trains: the paper's Table 3 family. Each is built by
+/// [`crate::registry`]; the trainer sees only its [`mclrec_models::Recommender`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
+    /// BPR-MF (Rendle et al., UAI'09).
+    Bpr,
+    /// GRU4Rec (Hidasi et al., ICLR'16).
+    Gru4rec,
+    /// Caser (Tang and Wang, WSDM'18).
+    Caser,
     /// SASRec: `lambda = beta = 0`, one step per batch, no views.
     Sasrec,
+    /// BERT4Rec (Sun et al., CIKM'19): the Cloze task.
+    Bert4rec,
+    /// S3-Rec (Zhou et al., CIKM'20) with masked item prediction only: pre-training, then
+    /// fine-tuning.
+    S3recMip,
     /// CL4SRec: `beta = 0`, one encoder step per batch on `L_rec + lambda L_cl1`.
     Cl4srec,
     /// MCLRec: the meta-optimisation schedule.
     Mclrec,
 }
 
-/// The per-batch schedule of MCLRec.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Schedule {
-    /// The official code: encoder step, augmenter step, encoder step again.
-    ThreeStep,
-    /// The paper's Algorithm 1: encoder step, then augmenter step.
-    TwoStage,
-    /// MCLRec-J: everything updated together on the encoder-step loss.
-    Joint,
+impl ModelKind {
+    /// Every model, in the order of the paper's Table 3.
+    pub const ALL: [ModelKind; 8] = [
+        ModelKind::Bpr,
+        ModelKind::Gru4rec,
+        ModelKind::Caser,
+        ModelKind::Sasrec,
+        ModelKind::Bert4rec,
+        ModelKind::S3recMip,
+        ModelKind::Cl4srec,
+        ModelKind::Mclrec,
+    ];
+
+    /// The model's name (`bpr`, `gru4rec`, `caser`, `sasrec`, `bert4rec`, `s3rec-mip`,
+    /// `cl4srec`, `mclrec`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Bpr => "bpr",
+            ModelKind::Gru4rec => "gru4rec",
+            ModelKind::Caser => "caser",
+            ModelKind::Sasrec => "sasrec",
+            ModelKind::Bert4rec => "bert4rec",
+            ModelKind::S3recMip => "s3rec-mip",
+            ModelKind::Cl4srec => "cl4srec",
+            ModelKind::Mclrec => "mclrec",
+        }
+    }
+
+    /// Whether it is SASRec, CL4SRec or MCLRec (the encoder with the augmenters).
+    pub fn is_mclrec_family(self) -> bool {
+        matches!(
+            self,
+            ModelKind::Sasrec | ModelKind::Cl4srec | ModelKind::Mclrec
+        )
+    }
 }
 
-/// How `L_rec` scores the next item: the protocol choice behind most "cannot reproduce"
-/// reports in this field.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LossKind {
-    /// Softmax cross-entropy over all items (the RecBole family, MCLRec's official code).
-    #[default]
-    Ce,
-    /// Binary cross-entropy with one sampled negative per target (the original SASRec and
-    /// Caser, the CoSeRec / ICLRec / SRMA code bases).
-    Bce,
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let names: Vec<&str> = ModelKind::ALL.iter().map(|m| m.name()).collect();
+        ModelKind::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("`{s}` is not a model ({})", names.join(", ")))
+    }
 }
 
 /// How validation and test rank the target.
@@ -50,26 +87,6 @@ pub enum EvalProtocol {
     Uni100,
     /// Among 100 negatives drawn by popularity (interaction count) from those items.
     Pop100,
-}
-
-impl LossKind {
-    /// `ce` or `bce`.
-    pub fn name(self) -> &'static str {
-        match self {
-            LossKind::Ce => "ce",
-            LossKind::Bce => "bce",
-        }
-    }
-}
-
-impl std::str::FromStr for LossKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        [LossKind::Ce, LossKind::Bce]
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("`{s}` is not a loss (ce, bce)"))
-    }
 }
 
 impl std::str::FromStr for EvalProtocol {
@@ -196,6 +213,24 @@ pub struct TrainConfig {
     pub eval: EvalProtocol,
     /// Users per evaluation chunk.
     pub eval_chunk: usize,
+    /// BERT4Rec, S3-Rec: the probability that an item of a training sequence is masked.
+    #[serde(default = "default_mask_ratio")]
+    pub mask_ratio: f64,
+    /// S3-Rec: pre-training epochs before the `epochs` of fine-tuning.
+    #[serde(default = "default_pretrain_epochs")]
+    pub pretrain_epochs: usize,
+    /// S3-Rec: the pre-training run whose last checkpoint is fine-tuned (then no
+    /// pre-training epochs run); empty: pre-train first.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pretrained: String,
+}
+
+fn default_mask_ratio() -> f64 {
+    mclrec_models::Bert4RecSettings::default().mask_ratio
+}
+
+fn default_pretrain_epochs() -> usize {
+    mclrec_models::S3RecSettings::default().pretrain_epochs
 }
 
 impl TrainConfig {
@@ -242,21 +277,20 @@ impl TrainConfig {
             loss: LossKind::Ce,
             eval: EvalProtocol::Full,
             eval_chunk: 128,
+            mask_ratio: default_mask_ratio(),
+            pretrain_epochs: default_pretrain_epochs(),
+            pretrained: String::new(),
         }
     }
 
     /// Whether the contrastive views are needed at all.
     pub fn needs_views(&self) -> bool {
-        match self.model {
-            ModelKind::Sasrec => false,
-            ModelKind::Cl4srec => self.lambda != 0.0,
-            ModelKind::Mclrec => self.lambda != 0.0 || self.beta != 0.0,
-        }
+        crate::registry::mclrec_settings(self).is_some_and(|s| s.needs_views())
     }
 
     /// Whether the augmenters take part (MCLRec with meta terms).
     pub fn uses_augmenters(&self) -> bool {
-        self.model == ModelKind::Mclrec && self.beta != 0.0 && !(self.no_cl2 && self.no_reg)
+        crate::registry::mclrec_settings(self).is_some_and(|s| s.uses_augmenters())
     }
 
     /// Checks the values; the message names the offending setting.
@@ -274,6 +308,12 @@ impl TrainConfig {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("{name} must be a number >= 0, got {v}"));
             }
+        }
+        if !(self.mask_ratio > 0.0 && self.mask_ratio < 1.0) {
+            return Err(format!(
+                "mask-ratio must be in (0, 1), got {}",
+                self.mask_ratio
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout must be in [0, 1), got {}", self.dropout));

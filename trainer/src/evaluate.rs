@@ -1,6 +1,6 @@
 //! Full-ranking evaluation over all items, with the official conventions.
 //!
-//! Scores are `h . E[j]` for every real item `j` (the padding item never ranks); history
+//! Scores are the model's ([`Recommender::scores`]; for SASRec `h . E[j]`) for every real item `j` (the padding item never ranks); history
 //! items are not masked unless asked; `rank = 1 + #{items with a strictly greater score}`.
 //! Only the count is needed, so no row is sorted. Users are scored in chunks (sorted by
 //! input length, so a chunk pads little), in parallel; memory stays at one
@@ -9,9 +9,8 @@
 //! With [`EvalOptions::negatives`] a target is ranked among its sampled negatives instead
 //! (the `uni100` / `pop100` protocols).
 
-use mclrec_autograd::{ParamStore, Tape};
-use mclrec_models::{Bound, SasRecEncoder, SeqBatch};
-use mclrec_tensor::{Device, Element, Tensor};
+use mclrec_models::Recommender;
+use mclrec_tensor::{Device, Element};
 use rayon::prelude::*;
 
 use crate::split::EvalCase;
@@ -52,41 +51,18 @@ pub struct EvalResult {
     pub metrics: Metrics,
 }
 
-/// The sequence representations `[n, hidden]` of `inputs`, in evaluation mode.
-pub fn represent<E: Element>(
-    encoder: &SasRecEncoder,
-    store: &ParamStore<E>,
-    inputs: &[&[usize]],
-) -> Tensor<E> {
-    let tape = Tape::new();
-    let p = Bound::new(&tape, store, &[]);
-    let mut off = encoder.dropouts(None);
-    encoder
-        .forward(&p, &SeqBatch::new(inputs), &mut off)
-        .value()
-}
-
-/// The real items' embeddings `[n_items, hidden]` (row `j` = item `j + 1`).
-pub fn item_matrix<E: Element>(encoder: &SasRecEncoder, store: &ParamStore<E>) -> Tensor<E> {
-    store
-        .value(encoder.item_embedding)
-        .narrow(0, 1, encoder.config.n_real_items())
-}
-
 /// Ranks every case's target among all real items.
 pub fn evaluate<E: Element>(
-    encoder: &SasRecEncoder,
-    store: &ParamStore<E>,
+    model: &dyn Recommender<E>,
     cases: &[EvalCase],
     opts: &EvalOptions,
 ) -> EvalResult {
-    let items = item_matrix(encoder, store);
-    let n_items = items.shape()[0];
+    let n_items = model.n_items();
     let mut order: Vec<usize> = (0..cases.len()).collect();
     order.sort_by_key(|&i| cases[i].input.len());
     // A GPU needs blocks large enough to fill it; each user's numbers do not depend on
     // the chunk, so this changes nothing but the speed.
-    let chunk = match store.device() {
+    let chunk = match model.store().device() {
         Device::Cpu => opts.chunk.max(1),
         _ => opts.chunk.max(GPU_MIN_CHUNK),
     };
@@ -94,8 +70,8 @@ pub fn evaluate<E: Element>(
         .par_chunks(chunk)
         .map(|idx| {
             let inputs: Vec<&[usize]> = idx.iter().map(|&i| cases[i].input.as_slice()).collect();
-            let h = represent(encoder, store, &inputs);
-            let scores = h.matmul_t(&items, false, true);
+            let users: Vec<usize> = idx.iter().map(|&i| cases[i].user).collect();
+            let scores = model.scores(&users, &inputs);
             let targets: Vec<usize> = idx.iter().map(|&i| cases[i].target - 1).collect();
             if let Some(negs) = &opts.negatives {
                 // A sampled protocol: the target against its own negatives only.
@@ -141,20 +117,19 @@ pub fn evaluate<E: Element>(
     EvalResult { ranks, metrics }
 }
 
-/// The `k` best items for each input sequence, best first, with scores (items in
+/// The `k` best items for each user's input sequence, best first, with scores (items in
 /// `exclude[i]` are skipped for input `i`).
 pub fn recommend<E: Element>(
-    encoder: &SasRecEncoder,
-    store: &ParamStore<E>,
+    model: &dyn Recommender<E>,
+    users: &[usize],
     inputs: &[&[usize]],
     exclude: &[Vec<usize>],
     k: usize,
 ) -> Vec<Vec<(usize, E)>> {
-    let items = item_matrix(encoder, store);
-    let n_items = items.shape()[0];
+    let n_items = model.n_items();
     // A few users: their scores are marked on the host.
-    let mut scores = represent(encoder, store, inputs)
-        .matmul_t(&items, false, true)
+    let mut scores = model
+        .scores(users, inputs)
         .to_device(Device::Cpu)
         .expect("the CPU is always available");
     let s = scores.as_mut_slice();

@@ -2,13 +2,14 @@
 //!
 //! Everything around the model: reading interaction data ([`Dataset`]), the leave-one-out
 //! split ([`split`]), augmentation ([`augment`]), length-bucketed batches
-//! ([`LengthBucketSampler`]), the MCLRec schedule ([`train_step`]), the epoch loop with
+//! ([`LengthBucketSampler`]), the models by name ([`registry`]) and their optimisers
+//! ([`train_step`]), the epoch loop with
 //! early stopping and checkpoints ([`run()`]), and full-ranking evaluation
 //! ([`evaluate()`]) with its [`Metrics`].
 
 #![warn(missing_docs)]
 
-pub mod augment;
+pub use mclrec_models::augment;
 pub mod bench;
 pub mod checkpoint;
 mod config;
@@ -18,6 +19,7 @@ pub mod fault;
 mod metrics;
 pub mod noise;
 pub mod prepare;
+pub mod registry;
 pub mod run;
 pub mod run_dir;
 pub mod sampled_eval;

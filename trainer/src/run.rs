@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use mclrec_models::{Mclrec, SasRecConfig};
+use mclrec_models::{EpochRole, Recommender};
 use mclrec_tensor::{ChaCha8Rng, Device};
 use rand::SeedableRng;
 use serde_json::json;
@@ -25,7 +25,8 @@ use crate::config::TrainConfig;
 use crate::evaluate::{evaluate, EvalOptions};
 use crate::run_dir::RunDir;
 use crate::sampler::LengthBucketSampler;
-use crate::train_step::{make_batch, BatchLosses, Learner};
+use crate::split::whole_sequence_samples;
+use crate::train_step::{BatchLosses, Learner};
 use crate::{eval_cases, train_samples, Dataset, Metrics, Split};
 use mclrec_models::weights::write_atomic;
 
@@ -36,8 +37,9 @@ pub struct EpochLog {
     pub epoch: usize,
     /// Mean loss terms of the batches' first encoder step.
     pub losses: BatchLosses,
-    /// Validation metrics after the epoch.
-    pub valid: Metrics,
+    /// Validation metrics after the epoch (`None` after a pre-training epoch, which is not
+    /// validated).
+    pub valid: Option<Metrics>,
     /// Training seconds (without validation).
     pub train_seconds: f64,
     /// Validation seconds.
@@ -52,14 +54,18 @@ pub struct EpochLog {
 
 impl EpochLog {
     fn to_json(&self) -> serde_json::Value {
-        json!({
+        let mut line = json!({
             "epoch": self.epoch,
             "loss_rec": self.losses.rec, "loss_cl1": self.losses.cl1,
             "loss_cl2": self.losses.cl2, "loss_reg": self.losses.reg,
-            "valid": self.valid.to_json(),
             "seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
             "samples_per_s": self.samples_per_s,
-        })
+        });
+        match &self.valid {
+            Some(v) => line["valid"] = v.to_json(),
+            None => line["role"] = "pretrain".into(),
+        }
+        line
     }
 }
 
@@ -130,15 +136,39 @@ pub fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
     rng
 }
 
-/// Builds the model a configuration describes for `data`.
-pub fn build_model(config: &TrainConfig, data: &Dataset) -> Mclrec<f32> {
-    let enc = SasRecConfig {
-        max_len: config.max_len,
-        hidden_dropout: config.dropout,
-        attn_dropout: config.dropout,
-        ..SasRecConfig::for_items(data.n_items())
-    };
-    Mclrec::new(enc, config.shared_augmenter, &mut epoch_rng(config.seed, 0))
+/// Builds the model a configuration describes for `data` ([`crate::registry::build`]).
+pub fn build_model(config: &TrainConfig, data: &Dataset) -> Box<dyn Recommender<f32>> {
+    crate::registry::build(config, data.n_users(), data.n_items())
+}
+
+/// The weights a run starts from: `--init` (a checkpoint, official safetensors or a
+/// PyTorch `.pth`), or the last checkpoint of the pre-training run `--pretrained`.
+fn starting_weights(config: &TrainConfig) -> Result<Option<(Vec<u8>, String)>, RunError> {
+    let invalid = |e: String| RunError::Invalid(e);
+    if !config.pretrained.is_empty() {
+        let path = Path::new(&config.pretrained).join("last.safetensors");
+        let label = path.display().to_string();
+        let stored = checkpoint::stored_config(&path).map_err(invalid)?;
+        let pre: TrainConfig = toml::from_str(&stored)
+            .map_err(|e| invalid(format!("{label}: bad config record ({})", e.message())))?;
+        let done = checkpoint::stored_progress(&path).map_err(invalid)?.epoch;
+        if pre.model != config.model || done < pre.pretrain_epochs || pre.pretrain_epochs == 0 {
+            return Err(invalid(format!(
+                "{label}: not a finished {} pre-training ({} run, {done} of {} pre-training epochs)",
+                config.model.name(),
+                pre.model.name(),
+                pre.pretrain_epochs
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| invalid(format!("{label}: {e}")))?;
+        return Ok(Some((bytes, label)));
+    }
+    if config.init.is_empty() {
+        return Ok(None);
+    }
+    let bytes = mclrec_models::weights::read_weights_file(Path::new(&config.init))
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(Some((bytes, config.init.clone())))
 }
 
 /// How [`run`] treats its directory.
@@ -212,12 +242,11 @@ pub fn run(
     // The starting weights are read and checked before the directory is touched (a run
     // resumed from a checkpoint does not need them).
     let from_checkpoint = mode == RunMode::Resume && out.join("last.safetensors").exists();
-    if !config.init.is_empty() && !from_checkpoint {
-        let path = Path::new(&config.init);
-        let bytes = mclrec_models::weights::read_weights_file(path)
-            .map_err(|e| RunError::Invalid(e.to_string()))?;
-        mclrec_models::weights::init_encoder_from(&mut model.store, &bytes, &config.init)
-            .map_err(|e| RunError::Invalid(e.to_string()))?;
+    if !from_checkpoint {
+        if let Some((bytes, label)) = starting_weights(config)? {
+            mclrec_models::weights::init_encoder_from(model.store_mut(), &bytes, &label)
+                .map_err(|e| RunError::Invalid(e.to_string()))?;
+        }
     }
     // Everything is checked: only now is the directory taken and written.
     let _held = match mode {
@@ -233,6 +262,7 @@ pub fn run(
             "item_tokens".to_string(),
             serde_json::to_string(&data.items[1..]).expect("serialisable"),
         ),
+        ("n_users".to_string(), data.n_users().to_string()),
     ]);
     let (last_path, best_path) = (out.join("last.safetensors"), out.join("best.safetensors"));
     let metrics_path = out.join("metrics.jsonl");
@@ -263,18 +293,9 @@ pub fn run(
                 RESUMABLE_CHANGES.join(", ")
             )));
         }
-        let Learner {
-            model,
-            encoder_opt,
-            augmenter_opt,
-            ..
-        } = &mut learner;
-        progress = checkpoint::load(
-            &last_path,
-            &mut model.store,
-            [("encoder", encoder_opt), ("augmenters", augmenter_opt)],
-        )
-        .map_err(RunError::Invalid)?;
+        let Learner { model, opt } = &mut learner;
+        progress = checkpoint::load(&last_path, model.store_mut(), opt.named_mut())
+            .map_err(RunError::Invalid)?;
         metrics_lines = if progress.history.is_empty() && progress.epoch > 0 {
             // A checkpoint from before the records were kept in it: the file's own lines.
             let old = std::fs::read_to_string(&metrics_path).unwrap_or_default();
@@ -324,6 +345,19 @@ pub fn run(
         samples.iter().map(|s| s.input.len()).collect(),
         config.batch_size,
     );
+    // Pre-training epochs (S3-Rec) see each user's whole training sequence once.
+    let pretrain_epochs = (1..)
+        .take_while(|&e| learner.model.epoch_role(e) == EpochRole::Pretrain)
+        .count();
+    let whole = if pretrain_epochs > 0 {
+        whole_sequence_samples(data, config.max_len)
+    } else {
+        Vec::new()
+    };
+    let whole_sampler = LengthBucketSampler::new(
+        whole.iter().map(|s| s.input.len()).collect(),
+        config.batch_size,
+    );
     let valid_cases = eval_cases(data, Split::Valid, config.max_len);
     let test_cases = eval_cases(data, Split::Test, config.max_len);
     // The protocol's negatives (none for full ranking), the same for every model and run.
@@ -335,7 +369,7 @@ pub fn run(
     };
     let eval_opts = opts_for(&valid_cases);
     let mut best_params = if progress.best_epoch > 0 {
-        Some(load_params(&best_path, &learner.model)?)
+        Some(load_params(&best_path, learner.model.store())?)
     } else {
         None
     };
@@ -351,10 +385,15 @@ pub fn run(
         }
     };
     let start_epoch = progress.epoch + 1;
-    for epoch in start_epoch..=config.epochs {
+    for epoch in start_epoch..=pretrain_epochs + config.epochs {
         if progress.bad_epochs >= config.patience {
             break;
         }
+        let role = learner.model.epoch_role(epoch);
+        let (samples, sampler) = match role {
+            EpochRole::Pretrain => (&whole, &whole_sampler),
+            EpochRole::Train => (&samples, &sampler),
+        };
         let t0 = Instant::now();
         let mut rng = epoch_rng(config.seed, epoch);
         let batches = sampler.epoch(&mut rng);
@@ -382,16 +421,12 @@ pub fn run(
                     partial_seconds: earlier_seconds + t0.elapsed().as_secs_f64(),
                     ..progress.clone()
                 };
-                let opts = [
-                    ("encoder", &learner.encoder_opt),
-                    ("augmenters", &learner.augmenter_opt),
-                ];
-                checkpoint::save(&last_path, &learner.model.store, opts, &mid, &run_meta)
+                let (store, opts) = (learner.model.store(), learner.opt.named());
+                checkpoint::save(&last_path, store, opts, &mid, &run_meta)
                     .map_err(io(&last_path))?;
                 return Err(RunError::Interrupted(interrupted_message(out, epoch, b)));
             }
-            let (batch, targets, views) = make_batch(&samples, idx, config.needs_views(), &mut rng);
-            let l = learner.train_batch(&batch, &targets, views.as_ref(), &mut rng).map_err(|e| {
+            let l = learner.train_batch(samples, idx, epoch, &mut rng).map_err(|e| {
                 RunError::NonFinite(format!(
                     "epoch {epoch}, batch {} of {}: the loss of step {} is {}; that update was skipped and the run \
                      stopped. {} Lower the learning rate or check the data.",
@@ -408,7 +443,7 @@ pub fn run(
             sum.reg += l.reg;
             obs.batch(epoch, b + 1, batches.len(), sum.rec / (b + 1) as f64);
         }
-        if let Some(name) = non_finite_parameter(&learner.model.store) {
+        if let Some(name) = non_finite_parameter(learner.model.store()) {
             return Err(RunError::NonFinite(format!(
                 "epoch {epoch}: parameter `{name}` holds a non-finite value, so no checkpoint of \
                  this epoch was written and the run stopped. {} Lower the learning rate or check the data.",
@@ -425,18 +460,25 @@ pub fn run(
         let train_seconds = earlier_seconds + t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let m = &learner.model;
-        let valid = evaluate(&m.encoder, &m.store, &valid_cases, &eval_opts).metrics;
+        // A pre-training epoch is not validated: its model does not predict the next item.
+        let valid = match role {
+            EpochRole::Train => Some(evaluate(&**m, &valid_cases, &eval_opts).metrics),
+            EpochRole::Pretrain => None,
+        };
         let eval_seconds = t1.elapsed().as_secs_f64();
-        let value = valid.get(&config.early_stop_metric).expect("validated");
-        let is_best = value > progress.best_value;
         progress.epoch = epoch;
-        if is_best {
-            progress.best_epoch = epoch;
-            progress.best_value = value;
-            progress.bad_epochs = 0;
-            best_params = Some(m.store.iter().map(|(_, p)| p.value.clone()).collect());
-        } else {
-            progress.bad_epochs += 1;
+        let mut is_best = false;
+        if let Some(valid) = &valid {
+            let value = valid.get(&config.early_stop_metric).expect("validated");
+            is_best = value > progress.best_value;
+            if is_best {
+                progress.best_epoch = epoch;
+                progress.best_value = value;
+                progress.bad_epochs = 0;
+                best_params = Some(m.store().iter().map(|(_, p)| p.value.clone()).collect());
+            } else {
+                progress.bad_epochs += 1;
+            }
         }
         let log = EpochLog {
             epoch,
@@ -450,12 +492,8 @@ pub fn run(
         };
         let line = log.to_json();
         progress.history.push(line.clone());
-        let optimisers = [
-            ("encoder", &learner.encoder_opt),
-            ("augmenters", &learner.augmenter_opt),
-        ];
         // `last` first: a kill before `best` is written is repaired from it on resume.
-        let bytes = checkpoint::to_bytes(&m.store, optimisers, &progress, &run_meta);
+        let bytes = checkpoint::to_bytes(m.store(), learner.opt.named(), &progress, &run_meta);
         checkpoint::write(&last_path, &bytes).map_err(io(&last_path))?;
         if is_best {
             checkpoint::write(&best_path, &bytes).map_err(io(&best_path))?;
@@ -474,19 +512,14 @@ pub fn run(
     // Report the best-validation model.
     let mut model = learner.model;
     if let Some(params) = best_params {
-        let ids: Vec<_> = model.store.iter().map(|(id, _)| id).collect();
+        let store = model.store_mut();
+        let ids: Vec<_> = store.iter().map(|(id, _)| id).collect();
         for (id, v) in ids.into_iter().zip(params) {
-            model.store.get_mut(id).value = v;
+            store.get_mut(id).value = v;
         }
     }
-    let valid = evaluate(&model.encoder, &model.store, &valid_cases, &eval_opts).metrics;
-    let test = evaluate(
-        &model.encoder,
-        &model.store,
-        &test_cases,
-        &opts_for(&test_cases),
-    )
-    .metrics;
+    let valid = evaluate(&*model, &valid_cases, &eval_opts).metrics;
+    let test = evaluate(&*model, &test_cases, &opts_for(&test_cases)).metrics;
     let results_path = out.join("results.json");
     let results = json!({
         "best_epoch": progress.best_epoch,
@@ -515,9 +548,9 @@ fn interrupted_message(out: &Path, epoch: usize, batch: usize) -> String {
 /// The parameter values of a checkpoint, in the store's order.
 fn load_params(
     path: &Path,
-    model: &Mclrec<f32>,
+    store: &mclrec_autograd::ParamStore<f32>,
 ) -> Result<Vec<mclrec_tensor::Tensor<f32>>, RunError> {
-    let mut store = model.store.clone();
+    let mut store = store.clone();
     mclrec_models::weights::load_into(&mut store, path, &["optim."])
         .map_err(|e| RunError::Invalid(e.to_string()))?;
     Ok(store.iter().map(|(_, p)| p.value.clone()).collect())

@@ -55,6 +55,8 @@ pub fn eval_cases(data: &Dataset, split: Split, max_len: usize) -> Vec<EvalCase>
 /// One training sample: a prefix of a user's training items and the item that follows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrainSample {
+    /// The user's index in the dataset.
+    pub user: usize,
     /// Input items (the last `max_len` of the prefix).
     pub input: Vec<usize>,
     /// The next item.
@@ -65,16 +67,37 @@ pub struct TrainSample {
 /// after it as target, truncated to the last `max_len` items (Beauty: 131,413 samples).
 pub fn train_samples(data: &Dataset, max_len: usize) -> Vec<TrainSample> {
     let mut out = Vec::new();
-    for s in &data.sequences {
+    for (user, s) in data.sequences.iter().enumerate() {
         let train = &s[..s.len() - 2];
         for k in 1..train.len() {
             out.push(TrainSample {
+                user,
                 input: last(&train[..k], max_len),
                 target: train[k],
             });
         }
     }
     out
+}
+
+/// One sample per user of their whole training part: its last item as target and the
+/// `max_len - 1` items before it as input, so that input and target together fit
+/// `max_len` (the pre-training epochs of S3-Rec, Beauty: 22,363 samples).
+pub fn whole_sequence_samples(data: &Dataset, max_len: usize) -> Vec<TrainSample> {
+    data.sequences
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.len() >= 4)
+        .map(|(user, s)| {
+            let train = &s[..s.len() - 2];
+            let n = train.len() - 1;
+            TrainSample {
+                user,
+                input: last(&train[..n], max_len.saturating_sub(1).max(1)),
+                target: train[n],
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -93,14 +116,18 @@ mod tests {
             s,
             vec![
                 TrainSample {
+                    user: 0,
                     input: vec![1],
                     target: 2
                 },
                 TrainSample {
+                    user: 0,
                     input: vec![1, 2],
                     target: 3
                 },
             ]
         );
+        let w = whole_sequence_samples(&d, 3);
+        assert_eq!((w[0].input.clone(), w[0].target), (vec![1, 2], 3));
     }
 }
