@@ -127,7 +127,7 @@ fn bench_training(c: &mut Criterion) {
     mclrec::tensor::flush_denormals(true);
     let data = beauty();
     let config = TrainConfig::paper_beauty("beauty");
-    let (batch, targets, views) = median_batch(&data, &config);
+    let mb = median_batch(&data, &config);
     let cases = eval_cases(&data, Split::Test, config.max_len);
     let mut group = c.benchmark_group("training");
     group.sample_size(10);
@@ -137,14 +137,14 @@ fn bench_training(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("three_step_batch 256", d), |b| {
             b.iter(|| {
                 let mut r = ChaCha8Rng::seed_from_u64(3);
-                let l = learner.train_batch(&batch, &targets, Some(&views), &mut r);
+                let l = learner.train_batch(&mb.samples, &mb.idx, 1, &mut r);
                 d.synchronize();
                 l
             })
         });
         let m = &learner.model;
         group.bench_function(BenchmarkId::new("evaluate_all_users", d), |b| {
-            b.iter(|| evaluate(&m.encoder, &m.store, &cases, &EvalOptions::default()).metrics)
+            b.iter(|| evaluate(&**m, &cases, &EvalOptions::default()).metrics)
         });
     }
     group.finish();

@@ -17,9 +17,10 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use mclrec::autograd::Tape;
 use mclrec::models::losses::{rec_loss, MclrecLosses};
-use mclrec::models::{Bound, SeqBatch};
+use mclrec::models::{Bound, MclrecModel, SeqBatch};
 use mclrec::tensor::{ChaCha8Rng, Tensor};
-use mclrec::trainer::run::build_model;
+use mclrec::trainer::registry;
+use mclrec::trainer::run::{build_model, epoch_rng};
 use mclrec::trainer::train_step::Learner;
 use mclrec::trainer::{eval_cases, evaluate, EvalOptions, Split, TrainConfig};
 
@@ -33,10 +34,15 @@ fn bench_parts(c: &mut Criterion) {
     mclrec::tensor::flush_denormals(true);
     let data = beauty();
     let config = TrainConfig::paper_beauty("beauty");
-    let (batch, targets, views) = median_batch(&data, &config);
-    let all = SeqBatch::concat(&[&batch, &views.first, &views.second]);
-    let mut learner = Learner::new(build_model(&config, &data), &config);
-    let m = &learner.model;
+    let mb = median_batch(&data, &config);
+    let (targets, views) = (&mb.targets, &mb.views);
+    let all = SeqBatch::concat(&[&mb.batch, &views.0, &views.1]);
+    let m = MclrecModel::<f32>::new(
+        registry::transformer(&config, data.n_items()),
+        registry::mclrec_settings(&config).expect("MCLRec"),
+        &mut epoch_rng(config.seed, 0),
+    )
+    .net;
 
     let mut group = c.benchmark_group("training_parts");
     group.sample_size(20);
@@ -61,9 +67,9 @@ fn bench_parts(c: &mut Criterion) {
         let p = Bound::new(&tape, &m.store, &[m.encoder_group]);
         let (hv, items) = (tape.leaf(h.clone()), m.encoder.class_embeddings(&p));
         let loss = if fused {
-            rec_loss(hv, items, &targets)
+            rec_loss(hv, items, targets)
         } else {
-            hv.matmul_t(items, false, true).cross_entropy(&targets)
+            hv.matmul_t(items, false, true).cross_entropy(targets)
         };
         loss.backward()
     };
@@ -92,16 +98,17 @@ fn bench_parts(c: &mut Criterion) {
     drop(group);
     let mut group = c.benchmark_group("training_parts");
     group.sample_size(10);
+    let mut learner = Learner::new(build_model(&config, &data), &config);
     group.bench_function("three_step_batch", |b| {
         b.iter(|| {
             let mut r = ChaCha8Rng::seed_from_u64(3);
-            learner.train_batch(&batch, &targets, Some(&views), &mut r)
+            learner.train_batch(&mb.samples, &mb.idx, 1, &mut r)
         })
     });
     let cases = eval_cases(&data, Split::Test, config.max_len);
     let m = &learner.model;
     group.bench_function("evaluate_all_users", |b| {
-        b.iter(|| evaluate(&m.encoder, &m.store, &cases, &EvalOptions::default()).metrics)
+        b.iter(|| evaluate(&**m, &cases, &EvalOptions::default()).metrics)
     });
     group.finish();
 }

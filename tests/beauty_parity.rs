@@ -13,29 +13,23 @@ mod common;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use mclrec::models::weights::load_encoder;
-use mclrec::trainer::evaluate::{evaluate, recommend, represent, EvalOptions};
+use mclrec::models::{MclrecModel, Recommender};
+use mclrec::trainer::evaluate::{evaluate, recommend, EvalOptions};
 use mclrec::trainer::{eval_cases, Dataset, Split};
 
 struct Setup {
     dir: PathBuf,
     data: Dataset,
-    store: mclrec::autograd::ParamStore<f32>,
-    encoder: mclrec::models::SasRecEncoder,
+    model: MclrecModel<f32>,
 }
 
 fn setup() -> Option<Setup> {
     let dir = common::reference_dir("Beauty parity")?.join("beauty-official");
     let data = Dataset::load(&dir.join("../../datasets/amazon-beauty.txt")).unwrap();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let (store, encoder) =
-        load_encoder::<f32>(&bytes, "model.safetensors", data.n_items(), 2).unwrap();
-    Some(Setup {
-        dir,
-        data,
-        store,
-        encoder,
-    })
+    let model =
+        MclrecModel::from_encoder_weights(&bytes, "model.safetensors", data.n_items()).unwrap();
+    Some(Setup { dir, data, model })
 }
 
 fn expected(dir: &std::path::Path, key: &str) -> HashMap<String, f64> {
@@ -68,7 +62,7 @@ fn official_checkpoint_reproduces_the_official_metrics_and_ranks() {
         (Split::Test, "expected_test_metrics_unrounded"),
     ] {
         let cases = eval_cases(&s.data, split, 50);
-        let res = evaluate(&s.encoder, &s.store, &cases, &EvalOptions::default());
+        let res = evaluate(&s.model, &cases, &EvalOptions::default());
         for (name, want) in expected(&s.dir, key) {
             if name.starts_with("precision") {
                 continue;
@@ -85,7 +79,6 @@ fn official_checkpoint_reproduces_the_official_metrics_and_ranks() {
             let rows = tsv(s.dir.join("test_ranks_all.tsv"));
             assert_eq!(rows.len(), 22363);
             let mut off_by_one = 0;
-            let items = mclrec::trainer::evaluate::item_matrix(&s.encoder, &s.store).to_vec();
             for (i, r) in rows.iter().enumerate() {
                 assert_eq!(s.data.users[i], r[0], "user order");
                 let want: usize = r[2].parse().unwrap();
@@ -97,9 +90,8 @@ fn official_checkpoint_reproduces_the_official_metrics_and_ranks() {
                         r[0]
                     );
                     // A near-tie: some other item scores within 1e-5 of the target.
-                    let h = represent(&s.encoder, &s.store, &[cases[i].input.as_slice()]).to_vec();
-                    let score =
-                        |j: usize| (0..64).map(|k| h[k] * items[(j - 1) * 64 + k]).sum::<f32>();
+                    let scores = s.model.scores(&[i], &[cases[i].input.as_slice()]).to_vec();
+                    let score = |j: usize| scores[j - 1];
                     let t = score(cases[i].target);
                     let gap = (1..=s.data.n_items())
                         .filter(|&j| j != cases[i].target)
@@ -130,13 +122,9 @@ fn official_checkpoint_gives_the_official_top10_and_ranks_per_user() {
     assert_eq!(rows.len(), 200);
     let inputs: Vec<&[usize]> = (0..rows.len()).map(|i| cases[i].input.as_slice()).collect();
     let none = vec![Vec::new(); rows.len()];
-    let top = recommend(&s.encoder, &s.store, &inputs, &none, 10);
-    let res = evaluate(
-        &s.encoder,
-        &s.store,
-        &cases[..rows.len()],
-        &EvalOptions::default(),
-    );
+    let users: Vec<usize> = (0..rows.len()).collect();
+    let top = recommend(&s.model, &users, &inputs, &none, 10);
+    let res = evaluate(&s.model, &cases[..rows.len()], &EvalOptions::default());
     for (i, r) in rows.iter().enumerate() {
         let seq: Vec<usize> = r[2].split(' ').map(|t| t.parse().unwrap()).collect();
         assert_eq!(cases[i].input, seq, "user {} input", r[0]);
@@ -168,19 +156,22 @@ fn official_checkpoint_gives_the_official_top10_and_ranks_per_user() {
 #[test]
 fn the_official_pth_checkpoint_reads_to_the_same_tensors_as_its_safetensors() {
     let Some(s) = setup() else { return };
+    let safetensors = std::fs::read(s.dir.join("model.safetensors")).unwrap();
+    let (store, _) = mclrec::models::weights::load_encoder::<f32>(
+        &safetensors,
+        "model.safetensors",
+        s.data.n_items(),
+        2,
+    )
+    .unwrap();
     let bytes = std::fs::read(s.dir.join("model.pth")).unwrap();
     let tensors = mclrec::models::pytorch::read_state_dict(&bytes, "model.pth").unwrap();
-    assert_eq!(tensors.len(), s.store.len(), "every tensor, nothing else");
+    assert_eq!(tensors.len(), store.len(), "every tensor, nothing else");
     for (name, t) in &tensors {
-        let id = s
-            .store
+        let id = store
             .find(name)
             .unwrap_or_else(|| panic!("`{name}` unknown"));
-        assert_eq!(t.shape(), s.store.value(id).shape(), "{name}");
-        assert_eq!(
-            t.to_vec(),
-            s.store.value(id).to_vec(),
-            "{name}: bit for bit"
-        );
+        assert_eq!(t.shape(), store.value(id).shape(), "{name}");
+        assert_eq!(t.to_vec(), store.value(id).to_vec(), "{name}: bit for bit");
     }
 }

@@ -9,7 +9,7 @@
 
 use mclrec::tensor::{Device, Tensor};
 use mclrec::trainer::run::{build_model, epoch_rng, Silent};
-use mclrec::trainer::train_step::{make_batch, BatchLosses, Learner};
+use mclrec::trainer::train_step::{BatchLosses, Learner};
 use mclrec::trainer::{run, train_samples, Dataset, RunMode, TrainConfig};
 
 /// The tolerance for a whole step.
@@ -88,8 +88,7 @@ fn a_three_step_batch_matches_the_cpu() {
         .collect();
     let step = |l: &mut Learner| {
         let mut rng = epoch_rng(7, 1);
-        let (batch, targets, views) = make_batch(&samples, &idx, true, &mut rng);
-        l.train_batch(&batch, &targets, views.as_ref(), &mut rng)
+        l.train_batch(&samples, &idx, 1, &mut rng)
             .expect("finite losses")
     };
     let (lc, lg) = (step(&mut cpu), step(&mut cuda));

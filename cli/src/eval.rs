@@ -5,10 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use mclrec_models::weights::{
-    init_encoder_from, inspect, load_bytes_into, load_encoder, read_weights_file,
-};
-use mclrec_models::{MclrecModel, MclrecSettings, Recommender};
+use mclrec_models::weights::{inspect, load_bytes_into, read_weights_file};
+use mclrec_models::{MclrecModel, Recommender};
 use mclrec_trainer::evaluate::{evaluate, EvalOptions};
 use mclrec_trainer::noise::with_noise;
 use mclrec_trainer::TrainConfig;
@@ -146,13 +144,8 @@ pub fn model_from_bytes(
         load_bytes_into(model.store_mut(), bytes, label, &["optim."]).map_err(|e| e.to_string())?;
         return Ok(model);
     }
-    let (_, encoder) = load_encoder::<f32>(bytes, label, n_items, 2).map_err(|e| e.to_string())?;
-    let mut model = MclrecModel::<f32>::new(
-        encoder.config,
-        MclrecSettings::sasrec(),
-        &mut mclrec_trainer::run::epoch_rng(0, 0),
-    );
-    init_encoder_from(&mut model.net.store, bytes, label).map_err(|e| e.to_string())?;
+    let model = MclrecModel::<f32>::from_encoder_weights(bytes, label, n_items)
+        .map_err(|e| e.to_string())?;
     Ok(Box::new(model))
 }
 

@@ -131,7 +131,7 @@ pub struct TrainArgs {
     /// GRU4Rec 0.3, Caser 0.4, BPR 0].
     #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f64>,
-    /// Longest input sequence [default: 50].
+    /// Longest input sequence [default: 50; Caser's window 5].
     #[arg(long, allow_negative_numbers = true)]
     pub max_len: Option<usize>,
     /// Seed of every random draw [default: 2023].
@@ -343,7 +343,7 @@ impl TrainArgs {
             lambda,
             beta,
             dropout: self.dropout.or(file.dropout).unwrap_or(paper.dropout),
-            max_len: self.max_len.or(file.max_len).unwrap_or(base.max_len),
+            max_len: self.max_len.or(file.max_len).unwrap_or(paper.max_len),
             seed: self.seed.or(file.seed).unwrap_or(base.seed),
             threads: self.threads.or(file.threads).unwrap_or(base.threads),
             device: self
@@ -409,12 +409,21 @@ impl TrainArgs {
 /// The settings that decide what a run computes, on one line.
 fn settings_line(c: &TrainConfig, preset: &str) -> String {
     let mut line = format!(
-        "settings: {preset}; lambda {} beta {} lr {} batch {} dropout {} max-len {} epochs {} patience {} seed {} loss {} eval {} stop on {}",
-        c.lambda, c.beta, c.lr, c.batch_size, c.dropout, c.max_len, c.epochs, c.patience, c.seed,
+        "settings: {preset}; model {} lambda {} beta {} lr {} batch {} dropout {} max-len {} epochs {} patience {} seed {} loss {} eval {} stop on {}",
+        c.model.name(), c.lambda, c.beta, c.lr, c.batch_size, c.dropout, c.max_len, c.epochs, c.patience, c.seed,
         c.loss.name(), c.eval.name(), c.early_stop_metric
     );
     if c.model == ModelKind::Mclrec {
         line += &format!(" schedule {:?} lr-augmenter {}", c.schedule, c.lr_augmenter);
+    }
+    if matches!(c.model, ModelKind::Bert4rec | ModelKind::S3recMip) {
+        line += &format!(" mask-ratio {}", c.mask_ratio);
+    }
+    if c.model == ModelKind::S3recMip {
+        line += &match c.pretrained.as_str() {
+            "" => format!(" pretrain-epochs {}", c.pretrain_epochs),
+            dir => format!(" pretrained {dir}"),
+        };
     }
     for (on, name) in [
         (c.no_cl2, "no-cl2"),

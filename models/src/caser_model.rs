@@ -13,8 +13,9 @@ use crate::recommender::{
 use crate::{Bound, Caser, Recommender};
 
 /// Caser's settings. Defaults: RecBole's `properties/model/Caser.yaml` (`embedding_size`
-/// 64, `nv` 4, `nh` 8, `reg_weight` 1e-4, `dropout_prob` 0.4, CE loss) with the paper's
-/// shared window 50 (Caser's own paper uses `L` = 5).
+/// 64, `nv` 4, `nh` 8, `reg_weight` 1e-4, `dropout_prob` 0.4, CE loss) and the window of
+/// Caser's paper, `L` = 5 (Tang and Wang, Section 4.4: the last 5 actions; RecBole reads
+/// `MAX_ITEM_LIST_LENGTH`, 50, with 50 horizontal filter heights).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CaserSettings {
     /// Embedding width `d`.
@@ -41,7 +42,7 @@ impl Default for CaserSettings {
             n_h: 8,
             dropout: 0.4,
             reg_weight: 1e-4,
-            max_len: 50,
+            max_len: 5,
             loss: LossKind::Ce,
         }
     }

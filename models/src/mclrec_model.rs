@@ -124,6 +124,22 @@ impl<E: Element> MclrecModel<E> {
         }
     }
 
+    /// A SASRec model of SASRec-shaped encoder weights (the official checkpoint, a PyTorch
+    /// `.pth` converted to safetensors, any checkpoint of the family), its configuration
+    /// read from their shapes ([`crate::weights::load_encoder`]) for `n_items` items.
+    pub fn from_encoder_weights(
+        bytes: &[u8],
+        label: &str,
+        n_items: usize,
+    ) -> Result<Self, crate::weights::WeightsError> {
+        let (_, encoder) = crate::weights::load_encoder::<E>(bytes, label, n_items, 2)?;
+        // The initialisation is overwritten: every encoder weight comes from `bytes`.
+        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+        let mut model = Self::new(encoder.config, MclrecSettings::sasrec(), &mut rng);
+        crate::weights::init_encoder_from(&mut model.net.store, bytes, label)?;
+        Ok(model)
+    }
+
     /// `L_rec + lambda L_cl1 + beta (L_cl2 + R)` (the terms the settings keep), updating
     /// the encoder (and, with `joint`, the augmenters as well). The augmenters are bound as
     /// constants otherwise: gradients flow through them into the encoder but are not

@@ -19,6 +19,8 @@ pub struct PaperDefaults {
     pub dropout: f64,
     /// The next-item loss.
     pub loss: LossKind,
+    /// The longest input sequence (Caser's window `L`).
+    pub max_len: usize,
 }
 
 /// The defaults of `kind`, with their sources.
@@ -34,7 +36,15 @@ pub fn paper_defaults(kind: ModelKind) -> PaperDefaults {
             (0.5, LossKind::Ce)
         }
     };
-    PaperDefaults { dropout, loss }
+    let max_len = match kind {
+        ModelKind::Caser => CaserSettings::default().max_len,
+        _ => 50,
+    };
+    PaperDefaults {
+        dropout,
+        loss,
+        max_len,
+    }
 }
 
 /// The settings of SASRec, CL4SRec or MCLRec in `config` (`None` for another model).
@@ -59,7 +69,7 @@ pub fn mclrec_settings(config: &TrainConfig) -> Option<MclrecSettings> {
 }
 
 /// The transformer of the SASRec-shaped models for `n_items` items.
-fn transformer(config: &TrainConfig, n_items: usize) -> SasRecConfig {
+pub fn transformer(config: &TrainConfig, n_items: usize) -> SasRecConfig {
     SasRecConfig {
         max_len: config.max_len,
         hidden_dropout: config.dropout,

@@ -1,23 +1,20 @@
 //! Properties of full-ranking evaluation on a small random model.
 
-use mclrec_autograd::ParamStore;
-use mclrec_models::{SasRecConfig, SasRecEncoder};
+use mclrec_models::{MclrecModel, MclrecSettings, Recommender, SasRecConfig};
 use mclrec_tensor::ChaCha8Rng;
 use mclrec_trainer::evaluate::{evaluate, EvalOptions};
 use mclrec_trainer::{eval_cases, Dataset, Split};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 
-fn model(n_items: usize, seed: u64) -> (ParamStore<f32>, SasRecEncoder) {
-    let mut store = ParamStore::new();
-    let g = store.group("encoder");
+fn model(n_items: usize, seed: u64) -> MclrecModel<f32> {
     let config = SasRecConfig {
         max_len: 12,
         init_std: 0.5,
         ..SasRecConfig::for_items(n_items)
     };
-    let enc = SasRecEncoder::new(&mut store, g, config, &mut ChaCha8Rng::seed_from_u64(seed));
-    (store, enc)
+    let rng = &mut ChaCha8Rng::seed_from_u64(seed);
+    MclrecModel::new(config, MclrecSettings::sasrec(), rng)
 }
 
 fn data(users: usize, n_items: usize, seed: u64) -> Dataset {
@@ -38,10 +35,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(8))]
     #[test]
     fn ranks_do_not_depend_on_the_chunk_size(seed in 0u64..1000, chunk in 1usize..40) {
-        let (store, enc) = model(40, seed);
+        let m = model(40, seed);
         let cases = eval_cases(&data(60, 40, seed), Split::Test, 12);
-        let whole = evaluate(&enc, &store, &cases, &EvalOptions { chunk: 4096, ..Default::default() });
-        let parts = evaluate(&enc, &store, &cases, &EvalOptions { chunk, ..Default::default() });
+        let whole = evaluate(&m, &cases, &EvalOptions { chunk: 4096, ..Default::default() });
+        let parts = evaluate(&m, &cases, &EvalOptions { chunk, ..Default::default() });
         prop_assert_eq!(&whole.ranks, &parts.ranks);
         prop_assert_eq!(whole.metrics, parts.metrics);
     }
@@ -49,22 +46,20 @@ proptest! {
 
 #[test]
 fn ranks_match_a_brute_force_count_and_history_masking_only_lifts() {
-    let (store, enc) = model(30, 3);
+    let m = model(30, 3);
     let cases = eval_cases(&data(25, 30, 9), Split::Valid, 12);
-    let plain = evaluate(&enc, &store, &cases, &EvalOptions::default());
+    let plain = evaluate(&m, &cases, &EvalOptions::default());
     let masked = evaluate(
-        &enc,
-        &store,
+        &m,
         &cases,
         &EvalOptions {
             mask_history: true,
             ..Default::default()
         },
     );
-    let items = mclrec_trainer::evaluate::item_matrix(&enc, &store).to_vec();
     for (i, c) in cases.iter().enumerate() {
-        let h = mclrec_trainer::evaluate::represent(&enc, &store, &[c.input.as_slice()]).to_vec();
-        let score = |j: usize| (0..64).map(|k| h[k] * items[(j - 1) * 64 + k]).sum::<f32>();
+        let s = m.scores(&[c.user], &[c.input.as_slice()]).to_vec();
+        let score = |j: usize| s[j - 1];
         let t = score(c.target);
         let brute = 1 + (1..=30).filter(|&j| score(j) > t + 1e-5).count();
         let brute_hi = 1 + (1..=30).filter(|&j| score(j) > t - 1e-5).count();
