@@ -74,15 +74,16 @@ fn a_three_step_batch_matches_the_cpu() {
         // that is float noise on both devices could flip it. A large eps makes the update
         // lr * g / (|g| + 1), a smooth function of the gradient, so updates compare as
         // gradients do (the Adam kernel itself is compared in tensor/tests/cuda_parity.rs).
-        l.encoder_opt.eps = 1.0;
-        l.augmenter_opt.eps = 1.0;
+        for (_, adam) in l.opt.named_mut() {
+            adam.eps = 1.0;
+        }
         l.to_device(d).expect("device");
         l
     };
     let (mut cpu, mut cuda) = (learner_on(Device::Cpu), learner_on(gpu));
     let before: Vec<Vec<f64>> = cpu
         .model
-        .store
+        .store()
         .iter()
         .map(|(_, p)| p.value.to_f64s())
         .collect();
@@ -100,15 +101,15 @@ fn a_three_step_batch_matches_the_cpu() {
         &[0.0; 4],
     );
     assert_eq!(
-        cpu.model.store.len(),
-        cuda.model.store.len(),
+        cpu.model.store().len(),
+        cuda.model.store().len(),
         "parameter counts"
     );
     for (((_, pc), (_, pg)), b) in cpu
         .model
-        .store
+        .store()
         .iter()
-        .zip(cuda.model.store.iter())
+        .zip(cuda.model.store().iter())
         .zip(&before)
     {
         assert!(

@@ -18,6 +18,9 @@ pub struct BenchArgs {
     /// MCLRec's schedule.
     #[arg(long, value_enum, default_value = "three-step")]
     schedule: ScheduleArg,
+    /// Longest input sequence (Caser's window) [default: the model's].
+    #[arg(long, allow_negative_numbers = true)]
+    max_len: Option<usize>,
     /// Timed batches.
     #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
     batches: usize,
@@ -62,6 +65,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         model: Some(args.model),
         schedule: Some(args.schedule),
         device: Some(args.device.clone()),
+        max_len: args.max_len,
         ..Default::default()
     };
     let resolved = train.resolve(None)?;

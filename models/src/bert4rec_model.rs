@@ -9,7 +9,7 @@ use rand::RngCore;
 use crate::cloze::{mask_items, whole_sequences, with_mask_appended};
 use crate::next_item::{draw_negatives, next_item_loss, LossKind};
 use crate::recommender::{
-    represent, scalar, single_group, BatchLosses, GroupSpec, NonFiniteLoss, Optimisers, TrainBatch,
+    represent, single_group, BatchLosses, GroupSpec, NonFiniteLoss, Optimisers, TrainBatch,
 };
 use crate::{Bert4Rec, Dropouts, Recommender, SasRecConfig};
 
@@ -128,11 +128,7 @@ impl<E: Element> Recommender<E> for Bert4RecModel<E> {
                     next_item_loss(kind, o, classes, &masked.items, negatives.as_deref())
                 }
             };
-            let out = BatchLosses {
-                rec: scalar(loss),
-                ..Default::default()
-            };
-            (loss, out)
+            BatchLosses::main_objective(loss)
         })
     }
 

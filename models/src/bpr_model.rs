@@ -11,7 +11,7 @@ use rand::RngCore;
 
 use crate::next_item::{draw_negatives, next_item_loss, LossKind};
 use crate::recommender::{
-    scalar, single_group, BatchLosses, GroupSpec, NonFiniteLoss, Optimisers, TrainBatch,
+    single_group, BatchLosses, GroupSpec, NonFiniteLoss, Optimisers, TrainBatch,
 };
 use crate::{Bound, Bpr, Recommender};
 
@@ -114,11 +114,7 @@ impl<E: Element> Recommender<E> for BprModel<E> {
                     next_item_loss(kind, u, items, batch.targets, negatives.as_deref())
                 }
             };
-            let out = BatchLosses {
-                rec: scalar(loss),
-                ..Default::default()
-            };
-            (loss, out)
+            BatchLosses::main_objective(loss)
         })
     }
 

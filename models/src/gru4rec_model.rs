@@ -6,7 +6,7 @@ use rand::RngCore;
 
 use crate::next_item::{draw_negatives, next_item_loss, LossKind};
 use crate::recommender::{
-    dropouts, real_items, represent, scalar, single_group, BatchLosses, GroupSpec, NonFiniteLoss,
+    dropouts, real_items, represent, single_group, BatchLosses, GroupSpec, NonFiniteLoss,
     Optimisers, TrainBatch,
 };
 use crate::{Dropouts, Gru4Rec, Recommender, SeqBatch};
@@ -111,11 +111,7 @@ impl<E: Element> Recommender<E> for Gru4RecModel<E> {
             let h = net.forward(p, &seqs, &mut drop);
             let classes = p.get(net.item_embedding);
             let loss = next_item_loss(s.loss, h, classes, batch.targets, negatives.as_deref());
-            let out = BatchLosses {
-                rec: scalar(loss),
-                ..Default::default()
-            };
-            (loss, out)
+            BatchLosses::main_objective(loss)
         })
     }
 

@@ -78,6 +78,17 @@ pub struct BatchLosses {
     pub reg: f64,
 }
 
+impl BatchLosses {
+    /// A step's loss that is its model's main objective alone, with the terms to log.
+    pub fn main_objective<E: Element>(loss: Var<'_, E>) -> (Var<'_, E>, BatchLosses) {
+        let terms = BatchLosses {
+            rec: scalar(loss),
+            ..Default::default()
+        };
+        (loss, terms)
+    }
+}
+
 /// A non-finite loss: which step. Its update was skipped.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NonFiniteLoss {

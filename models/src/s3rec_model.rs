@@ -10,7 +10,7 @@ use crate::bert4rec_model::with_mask_row;
 use crate::cloze::{mask_items, whole_sequences};
 use crate::next_item::{draw_negatives, next_item_loss, LossKind};
 use crate::recommender::{
-    real_items, represent, scalar, single_group, BatchLosses, EpochRole, GroupSpec, NonFiniteLoss,
+    real_items, represent, single_group, BatchLosses, EpochRole, GroupSpec, NonFiniteLoss,
     Optimisers, TrainBatch,
 };
 use crate::{Recommender, S3RecMip, SasRecConfig, SasRecEncoder, SeqBatch};
@@ -126,11 +126,7 @@ impl<E: Element> Recommender<E> for S3RecModel<E> {
                 let mut drop = net.encoder.dropouts(Some(rng));
                 let pairs = (masked.items.as_slice(), negs.as_slice());
                 let loss = net.mip_loss(p, &masked.batch, &masked.rows, pairs, &mut drop);
-                let out = BatchLosses {
-                    rec: scalar(loss),
-                    ..Default::default()
-                };
-                (loss, out)
+                BatchLosses::main_objective(loss)
             });
         }
         let seqs = SeqBatch::new(batch.inputs);
@@ -143,11 +139,7 @@ impl<E: Element> Recommender<E> for S3RecModel<E> {
             let h = causal.forward(p, &seqs, &mut drop);
             let classes = causal.class_embeddings(p);
             let loss = next_item_loss(s.loss, h, classes, batch.targets, negatives.as_deref());
-            let out = BatchLosses {
-                rec: scalar(loss),
-                ..Default::default()
-            };
-            (loss, out)
+            BatchLosses::main_objective(loss)
         })
     }
 
