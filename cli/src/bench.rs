@@ -3,9 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use mclrec_trainer::ModelKind;
-
-use crate::train::ScheduleArg;
+use mclrec_trainer::{ModelKind, PartialConfig, Schedule, SettingValue};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -15,9 +13,9 @@ pub struct BenchArgs {
     /// The model (bpr, gru4rec, caser, sasrec, bert4rec, s3rec-mip, cl4srec, mclrec).
     #[arg(long, default_value = "mclrec")]
     model: ModelKind,
-    /// MCLRec's schedule.
-    #[arg(long, value_enum, default_value = "three-step")]
-    schedule: ScheduleArg,
+    /// MCLRec's schedule (three-step, two-stage, joint) [default: three-step].
+    #[arg(long, value_parser = Schedule::from_text)]
+    schedule: Option<Schedule>,
     /// Longest input sequence (Caser's window) [default: the model's].
     #[arg(long, allow_negative_numbers = true)]
     max_len: Option<usize>,
@@ -61,11 +59,14 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     }
     crate::train::set_threads(args.threads)?;
     let train = crate::train::TrainArgs {
-        dataset: Some(args.dataset.clone()),
-        model: Some(args.model),
-        schedule: Some(args.schedule),
-        device: Some(args.device.clone()),
-        max_len: args.max_len,
+        settings: crate::train::SettingFlags(PartialConfig {
+            dataset: Some(args.dataset.clone()),
+            model: Some(args.model),
+            schedule: args.schedule,
+            device: Some(args.device.clone()),
+            max_len: args.max_len,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let resolved = train.resolve(None)?;

@@ -50,8 +50,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Trains MCLRec (or SASRec / CL4SRec) and reports validation and test metrics. With no
-    /// options: MCLRec on the built-in Amazon-Beauty data with the paper's settings.
+    /// Trains a model of the paper's Table 3 family (MCLRec, CL4SRec, SASRec, BERT4Rec,
+    /// S3-Rec, Caser, GRU4Rec, BPR) and reports validation and test metrics. With no options:
+    /// MCLRec on the built-in Amazon-Beauty data with the paper's settings.
     Run(Box<train::RunArgs>),
     /// Evaluates weights (this project's checkpoints or official PyTorch weights in
     /// safetensors) on a dataset's validation or test split with full ranking.

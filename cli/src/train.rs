@@ -1,37 +1,21 @@
 //! `mclrec-cli run`: train a model of the family (BPR, GRU4Rec, Caser, SASRec, BERT4Rec,
 //! S3-Rec, CL4SRec, MCLRec) and report validation and test metrics.
 //!
-//! Settings come from, in increasing priority: the paper's settings for the dataset, a TOML
-//! file (`--config`, the same keys as the `config.toml` a run writes), and flags.
+//! Settings come from, in increasing priority: the paper's settings for the dataset and the
+//! model, a TOML file (`--config`, the layout of the `config.toml` a run writes), and flags.
+//! Every setting, its flag and its default come from the table `mclrec_trainer::SETTINGS`.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use mclrec_trainer::run::{changed_settings, RESUMABLE_CHANGES};
+use mclrec_trainer::settings::line_of;
 use mclrec_trainer::{
-    EvalProtocol, LossKind, ModelKind, Preset, RunError, RunMode, Schedule, TrainConfig,
+    ModelKind, PartialConfig, Preset, RunError, RunMode, Scope, Setting, TrainConfig, SETTINGS,
 };
-use serde::Deserialize;
 
 use crate::datasets::{load_source, Source};
 use crate::progress::Progress;
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ScheduleArg {
-    ThreeStep,
-    TwoStage,
-    Joint,
-}
-
-impl From<ScheduleArg> for Schedule {
-    fn from(s: ScheduleArg) -> Self {
-        match s {
-            ScheduleArg::ThreeStep => Schedule::ThreeStep,
-            ScheduleArg::TwoStage => Schedule::TwoStage,
-            ScheduleArg::Joint => Schedule::Joint,
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PresetArg {
@@ -50,139 +34,96 @@ impl From<PresetArg> for Preset {
     }
 }
 
-/// The settings a TOML file may hold: every key optional, unknown keys rejected.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A `--config` file: the settings, and the two keys that are not settings of a run
+/// (`preset`, and `out` for the run directory).
+#[derive(Debug, Default)]
 struct FileConfig {
-    dataset: Option<String>,
-    init: Option<String>,
-    dataset_sha256: Option<String>,
+    settings: PartialConfig,
     preset: Option<Preset>,
-    model: Option<ModelKind>,
-    schedule: Option<Schedule>,
-    epochs: Option<usize>,
-    batch_size: Option<usize>,
-    lr: Option<f64>,
-    lr_augmenter: Option<f64>,
-    lambda: Option<f64>,
-    beta: Option<f64>,
-    dropout: Option<f64>,
-    max_len: Option<usize>,
-    seed: Option<u64>,
-    threads: Option<usize>,
-    device: Option<String>,
-    early_stop_metric: Option<String>,
-    patience: Option<usize>,
-    no_cl2: Option<bool>,
-    no_reg: Option<bool>,
-    shared_augmenter: Option<bool>,
-    loss: Option<LossKind>,
-    eval: Option<EvalProtocol>,
-    eval_chunk: Option<usize>,
-    mask_ratio: Option<f64>,
-    pretrain_epochs: Option<usize>,
-    pretrained: Option<String>,
     out: Option<String>,
 }
 
-/// Training options; every one is also a key of the `--config` file.
+/// The flags of every setting of [`SETTINGS`] but those a run writes itself, each with
+/// the setting's help and default.
+#[derive(Clone, Debug, Default)]
+pub struct SettingFlags(pub PartialConfig);
+
+/// The settings that have a flag.
+fn flagged() -> impl Iterator<Item = &'static Setting> {
+    SETTINGS
+        .iter()
+        .filter(|s| !matches!(s.scope, Scope::Stored))
+}
+
+impl clap::Args for SettingFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        flagged().fold(cmd, |cmd, s| {
+            // clap keeps `&'static str` names; the table is static, its flags are made once.
+            let long: &'static str = Box::leak(s.key.replace('_', "-").into_boxed_str());
+            let arg = clap::Arg::new(s.key).long(long).help(s.help());
+            let arg = if s.switch {
+                arg.action(clap::ArgAction::SetTrue)
+            } else {
+                let key = s.key;
+                let name: &'static str = Box::leak(s.key.to_uppercase().into_boxed_str());
+                arg.action(clap::ArgAction::Set)
+                    .allow_negative_numbers(true)
+                    .value_name(name)
+                    .value_parser(move |text: &str| {
+                        PartialConfig::default()
+                            .set_text(key, text)
+                            .map(|()| text.to_string())
+                    })
+            };
+            cmd.arg(arg)
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for SettingFlags {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = SettingFlags::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for s in flagged() {
+            let text = if s.switch {
+                matches.get_flag(s.key).then(|| "true".to_string())
+            } else {
+                matches.get_one::<String>(s.key).cloned()
+            };
+            if let Some(text) = text {
+                self.0.set_text(s.key, &text).map_err(|e| {
+                    clap::Error::raw(clap::error::ErrorKind::ValueValidation, e + "\n")
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Training options; every setting is also a key of the `--config` file.
 #[derive(Args, Clone, Debug, Default)]
 pub struct TrainArgs {
     /// A TOML file of settings (flags override it; see docs/config.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// `beauty`, `sports` (built in), or a path to a "user item ..." or RecBole `.inter` file [default: beauty].
-    #[arg(long)]
-    pub dataset: Option<String>,
     /// The paper's settings of this dataset (lambda, beta) [default: the built-in dataset's,
     /// also for a copy of its file given by path; Beauty's for any other file].
     #[arg(long, value_enum)]
     pub preset: Option<PresetArg>,
-    /// Start the encoder from these weights (a checkpoint, official safetensors or a PyTorch
-    /// `.pth`) instead of a fresh initialisation.
-    #[arg(long)]
-    pub init: Option<PathBuf>,
-    /// The model: bpr, gru4rec, caser, sasrec, bert4rec, s3rec-mip, cl4srec or mclrec
-    /// [default: mclrec].
-    #[arg(long)]
-    pub model: Option<ModelKind>,
-    /// MCLRec's per-batch schedule [default: three-step].
-    #[arg(long, value_enum)]
-    pub schedule: Option<ScheduleArg>,
-    /// Maximum epochs [default: 100].
-    #[arg(long, allow_negative_numbers = true)]
-    pub epochs: Option<usize>,
-    /// Batch size [default: 256].
-    #[arg(long, allow_negative_numbers = true)]
-    pub batch_size: Option<usize>,
-    /// Adam learning rate of the encoder [default: 0.001].
-    #[arg(long, allow_negative_numbers = true)]
-    pub lr: Option<f64>,
-    /// Adam learning rate of the augmenters [default: 0.001].
-    #[arg(long, allow_negative_numbers = true)]
-    pub lr_augmenter: Option<f64>,
-    /// Weight of L_cl1 [default: paper's for the dataset; 0.1 for CL4SRec; 0 for SASRec].
-    #[arg(long, allow_negative_numbers = true)]
-    pub lambda: Option<f64>,
-    /// Weight of L_cl2 + R in the encoder steps [default: paper's for the dataset; 0 for SASRec and CL4SRec].
-    #[arg(long, allow_negative_numbers = true)]
-    pub beta: Option<f64>,
-    /// Dropout [default: the model's paper's: 0.5 for the transformers but BERT4Rec's 0.2;
-    /// GRU4Rec 0.3, Caser 0.4, BPR 0].
-    #[arg(long, allow_negative_numbers = true)]
-    pub dropout: Option<f64>,
-    /// Longest input sequence [default: 50; Caser's window 5].
-    #[arg(long, allow_negative_numbers = true)]
-    pub max_len: Option<usize>,
-    /// Seed of every random draw [default: 2023].
-    #[arg(long, allow_negative_numbers = true)]
-    pub seed: Option<u64>,
-    /// Worker threads, 0 = one per core [default: 0].
-    #[arg(long, allow_negative_numbers = true)]
-    pub threads: Option<usize>,
-    /// `cpu`, `cuda` or `cuda:N` [default: cpu].
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Validation metric for early stopping and the best checkpoint [default: mrr@10].
-    #[arg(long)]
-    pub early_stop_metric: Option<String>,
-    /// Epochs without improvement before stopping [default: 10].
-    #[arg(long, allow_negative_numbers = true)]
-    pub patience: Option<usize>,
-    /// Ablation: no L_cl2.
-    #[arg(long)]
-    pub no_cl2: bool,
-    /// Ablation: no regulariser R.
-    #[arg(long)]
-    pub no_reg: bool,
-    /// Ablation: one augmenter for both views.
-    #[arg(long)]
-    pub shared_augmenter: bool,
-    /// Next-item loss: `ce` (softmax over all items), `bce` (one sampled negative per
-    /// target) or `bpr` (pairwise, one sampled negative) [default: bpr for BPR, else ce].
-    #[arg(long)]
-    pub loss: Option<LossKind>,
-    /// Validation and test ranking: `full` (all items), `uni100` / `pop100` (100 negatives
-    /// drawn uniformly / by popularity, the same for every model) [default: full].
-    #[arg(long)]
-    pub eval: Option<EvalProtocol>,
-    /// Users per evaluation chunk [default: 128].
-    #[arg(long, allow_negative_numbers = true)]
-    pub eval_chunk: Option<usize>,
-    /// BERT4Rec, S3-Rec: probability that an item of a training sequence is masked
-    /// [default: 0.2].
-    #[arg(long, allow_negative_numbers = true)]
-    pub mask_ratio: Option<f64>,
-    /// S3-Rec: pre-training epochs before the --epochs of fine-tuning [default: 300].
-    #[arg(long, allow_negative_numbers = true)]
-    pub pretrain_epochs: Option<usize>,
-    /// S3-Rec: fine-tune the last checkpoint of this pre-training run instead of
-    /// pre-training first.
-    #[arg(long)]
-    pub pretrained: Option<PathBuf>,
     /// A first look: 3 epochs unless --epochs is given.
     #[arg(long)]
     pub quick: bool,
+    /// The settings.
+    #[command(flatten)]
+    pub settings: SettingFlags,
 }
 
 #[derive(Args, Debug)]
@@ -214,7 +155,7 @@ fn read_file_config(path: &Path) -> Result<FileConfig, String> {
 
 /// Parses a `--config` file's text (`label` names it in the one-line error).
 fn parse_file_config(text: &str, label: &str) -> Result<FileConfig, String> {
-    toml::from_str(text).map_err(|e| {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| {
         // toml's message spans several lines (with a caret); keep it to one.
         let msg = e.message().trim().replace('\n', " ");
         let line = e
@@ -225,6 +166,36 @@ fn parse_file_config(text: &str, label: &str) -> Result<FileConfig, String> {
             Some(l) => format!("{label}:{l}: {msg}"),
             None => format!("{label}: {msg}"),
         }
+    })?;
+    let at = |key: &str, msg: String| match line_of(text, None, key) {
+        Some(l) => format!("{label}:{l}: {key}: {msg}"),
+        None => format!("{label}: {key}: {msg}"),
+    };
+    let preset = match table.remove("preset") {
+        Some(v) => {
+            let name = v.as_str().unwrap_or_default();
+            Some(Preset::parse(name).ok_or_else(|| {
+                at(
+                    "preset",
+                    format!("`{v}` is not a preset (beauty, sports, yelp)"),
+                )
+            })?)
+        }
+        None => None,
+    };
+    let out = match table.remove("out") {
+        Some(v) => Some(
+            v.as_str()
+                .ok_or_else(|| at("out", format!("`{v}` is not a path")))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let settings = PartialConfig::from_table(&table, Some(text), label)?;
+    Ok(FileConfig {
+        settings,
+        preset,
+        out,
     })
 }
 
@@ -252,20 +223,16 @@ impl TrainArgs {
             Some(p) => read_file_config(p)?,
             None => FileConfig::default(),
         };
-        let dataset = self
-            .dataset
-            .clone()
-            .or(file.dataset)
-            .unwrap_or_else(|| "beauty".into());
+        let pinned = file.settings.dataset_sha256.clone();
+        let mut flags = self.settings.0.clone();
+        if self.quick && flags.epochs.is_none() {
+            flags.epochs = Some(3);
+        }
+        let file_settings = file.settings.clone();
+        let mut given = flags.or(file.settings);
+        let dataset = given.dataset.clone().unwrap_or_else(|| "beauty".into());
         let source = load_source(&dataset)?;
-        let init = match self.init.clone().or(file.init.map(PathBuf::from)) {
-            Some(p) => std::fs::canonicalize(&p)
-                .map_err(|e| format!("--init {}: {e}", p.display()))?
-                .to_string_lossy()
-                .into_owned(),
-            None => String::new(),
-        };
-        if let Some(pinned) = file.dataset_sha256.filter(|h| *h != source.sha256) {
+        if let Some(pinned) = pinned.filter(|h| *h != source.sha256) {
             return Err(format!(
                 "{dataset} has changed: its SHA-256 is {} but {} expects {pinned}",
                 source.sha256,
@@ -274,6 +241,20 @@ impl TrainArgs {
                     .unwrap_or(Path::new("the config"))
                     .display()
             ));
+        }
+        given.dataset = Some(source.name.clone());
+        given.dataset_sha256 = Some(source.sha256.clone());
+        // Paths are stored absolute, so that a run resumes from any folder.
+        for (key, path) in [
+            ("init", &mut given.init),
+            ("pretrained", &mut given.pretrained),
+        ] {
+            if let Some(p) = path.as_mut().filter(|p| !p.is_empty()) {
+                *p = std::fs::canonicalize(&*p)
+                    .map_err(|e| format!("--{key} {p}: {e}"))?
+                    .to_string_lossy()
+                    .into_owned();
+            }
         }
         let (preset, preset_note) = match self.preset.map(Preset::from).or(file.preset) {
             Some(p) => (p, format!("preset {} (as given)", p.name())),
@@ -290,96 +271,18 @@ impl TrainArgs {
                 ),
             },
         };
-        let model: ModelKind = self.model.or(file.model).unwrap_or(ModelKind::Mclrec);
-        let paper = mclrec_trainer::registry::paper_defaults(model);
-        let base = TrainConfig::for_preset(&source.name, preset);
-        let lambda = self.lambda.or(file.lambda);
-        let beta = self.beta.or(file.beta);
-        let (lambda, beta) = match model {
-            ModelKind::Sasrec => (0.0, 0.0),
-            ModelKind::Cl4srec => (lambda.unwrap_or(0.1), 0.0),
-            ModelKind::Mclrec => (lambda.unwrap_or(base.lambda), beta.unwrap_or(base.beta)),
-            _ => (0.0, 0.0),
-        };
-        let pretrained = match self
-            .pretrained
-            .clone()
-            .or(file.pretrained.map(PathBuf::from))
+        // A file's setting that the model does not use is named with its line.
+        let model = given.model.unwrap_or(ModelKind::Mclrec);
+        if let (Some(path), Err((key, e))) = (&self.config, file_settings.check_used(model, preset))
         {
-            Some(_) if model != ModelKind::S3recMip => {
-                return Err(format!(
-                    "--pretrained is for s3rec-mip, not {}",
-                    model.name()
-                ))
-            }
-            Some(p) => std::fs::canonicalize(&p)
-                .map_err(|e| format!("--pretrained {}: {e}", p.display()))?
-                .to_string_lossy()
-                .into_owned(),
-            None => String::new(),
-        };
-        let quick_epochs = if self.quick { Some(3) } else { None };
-        let config = TrainConfig {
-            model,
-            schedule: self
-                .schedule
-                .map(Into::into)
-                .or(file.schedule)
-                .unwrap_or(base.schedule),
-            epochs: self
-                .epochs
-                .or(quick_epochs)
-                .or(file.epochs)
-                .unwrap_or(base.epochs),
-            batch_size: self
-                .batch_size
-                .or(file.batch_size)
-                .unwrap_or(base.batch_size),
-            lr: self.lr.or(file.lr).unwrap_or(base.lr),
-            lr_augmenter: self
-                .lr_augmenter
-                .or(file.lr_augmenter)
-                .unwrap_or(base.lr_augmenter),
-            lambda,
-            beta,
-            dropout: self.dropout.or(file.dropout).unwrap_or(paper.dropout),
-            max_len: self.max_len.or(file.max_len).unwrap_or(paper.max_len),
-            seed: self.seed.or(file.seed).unwrap_or(base.seed),
-            threads: self.threads.or(file.threads).unwrap_or(base.threads),
-            device: self
-                .device
-                .clone()
-                .or(file.device)
-                .unwrap_or(base.device.clone()),
-            early_stop_metric: self
-                .early_stop_metric
-                .clone()
-                .or(file.early_stop_metric)
-                .unwrap_or(base.early_stop_metric.clone()),
-            patience: self.patience.or(file.patience).unwrap_or(base.patience),
-            no_cl2: self.no_cl2 || file.no_cl2.unwrap_or(false),
-            no_reg: self.no_reg || file.no_reg.unwrap_or(false),
-            shared_augmenter: self.shared_augmenter || file.shared_augmenter.unwrap_or(false),
-            loss: self.loss.or(file.loss).unwrap_or(paper.loss),
-            eval: self.eval.or(file.eval).unwrap_or(base.eval),
-            eval_chunk: self
-                .eval_chunk
-                .or(file.eval_chunk)
-                .unwrap_or(base.eval_chunk),
-            mask_ratio: self
-                .mask_ratio
-                .or(file.mask_ratio)
-                .unwrap_or(base.mask_ratio),
-            pretrain_epochs: self
-                .pretrain_epochs
-                .or(file.pretrain_epochs)
-                .unwrap_or(base.pretrain_epochs),
-            pretrained,
-            dataset: source.name.clone(),
-            dataset_sha256: source.sha256.clone(),
-            init,
-        };
-        config.validate()?;
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let line = line_of(&text, Some("model"), key).or(line_of(&text, None, key));
+            return Err(match line {
+                Some(l) => format!("{}:{l}: {e}", path.display()),
+                None => format!("{}: {e}", path.display()),
+            });
+        }
+        let config = given.resolve(preset)?;
         // Checked here so that a bad device fails before anything is written.
         mclrec_tensor::Device::parse(&config.device)
             .map_err(|e| format!("--device {}: {e}", config.device))?;
@@ -414,7 +317,11 @@ fn settings_line(c: &TrainConfig, preset: &str) -> String {
         c.loss.name(), c.eval.name(), c.early_stop_metric
     );
     if c.model == ModelKind::Mclrec {
-        line += &format!(" schedule {:?} lr-augmenter {}", c.schedule, c.lr_augmenter);
+        line += &format!(
+            " schedule {} lr-augmenter {}",
+            c.schedule.name(),
+            c.lr_augmenter
+        );
     }
     if matches!(c.model, ModelKind::Bert4rec | ModelKind::S3recMip) {
         line += &format!(" mask-ratio {}", c.mask_ratio);
@@ -456,6 +363,31 @@ fn resolve_resume(dir: &Path, flags: &TrainArgs) -> Result<Resolved, String> {
         .map_err(|e| format!("{}: cannot read ({e})", stored_path.display()))?;
     let stored: TrainConfig =
         toml::from_str(&text).map_err(|e| format!("{}: {}", stored_path.display(), e.message()))?;
+    // A flag that changes what the run computes is refused before anything is resolved.
+    let stored_values = stored.entries();
+    let mut changed: Vec<String> = flags
+        .settings
+        .0
+        .given_toml()
+        .into_iter()
+        .filter(|(key, value)| {
+            !RESUMABLE_CHANGES.contains(key)
+                && stored_values.iter().any(|(k, v)| k == key && v != value)
+        })
+        .map(|(key, _)| flag(key))
+        .collect();
+    if flags.preset.is_some() {
+        changed.push("--preset".into());
+    }
+    if !changed.is_empty() {
+        let allowed: Vec<String> = RESUMABLE_CHANGES.iter().map(|k| flag(k)).collect();
+        return Err(format!(
+            "{}: differ from the run's settings in {}; a resumed run keeps its settings (only {} may be given)",
+            changed.join(", "),
+            stored_path.display(),
+            allowed.join(", ")
+        ));
+    }
     let again = TrainArgs {
         config: Some(stored_path.clone()),
         ..flags.clone()
@@ -601,7 +533,10 @@ mod tests {
     #[test]
     fn a_config_error_is_one_line_with_its_line_number() {
         let e = parse_file_config("epochs = 3\nbatch_sise = 64\n", "c.toml").unwrap_err();
-        assert!(e.starts_with("c.toml:2: unknown field `batch_sise`"), "{e}");
+        assert!(
+            e.starts_with("c.toml:2: unknown setting `batch_sise`"),
+            "{e}"
+        );
         assert!(!e.contains('\n'), "{e}");
         assert!(parse_file_config(VALID, "c.toml").is_ok());
     }

@@ -400,7 +400,7 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
         &["run", "--dataset", "movielens"],
         "movielens: no such file (datasets are `beauty`, `sports`, or a path)",
     );
-    fails_with(&["run", "--model", "bert4rec"], "bert4rec");
+    fails_with(&["run", "--model", "word2vec"], "`word2vec` is not a model");
     fails_with(&["run", "--schedule", "four-step"], "four-step");
     fails_with(&["run", "--frobnicate"], "--frobnicate");
     // Without the `cuda` feature the build is named as the reason; with it (on a machine
@@ -424,7 +424,7 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
             "--config",
             &write("bad.toml", "epochs = 3\nbatch_sise = 64\n"),
         ],
-        "bad.toml:2: unknown field `batch_sise`",
+        "bad.toml:2: unknown setting `batch_sise`",
     );
     // Checkpoints.
     fails_with(

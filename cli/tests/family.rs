@@ -20,6 +20,12 @@ const MODELS: [&str; 8] = [
 fn train(dir: &std::path::Path, model: &str, name: &str, extra: &[&str]) -> std::path::PathBuf {
     let data = dir.join("tiny.txt");
     let run = dir.join(name);
+    // A setting the model does not use is refused.
+    let pretrain: &[&str] = if model == "s3rec-mip" {
+        &["--pretrain-epochs", "1"]
+    } else {
+        &[]
+    };
     let results = json_output(
         &[
             &[
@@ -34,12 +40,11 @@ fn train(dir: &std::path::Path, model: &str, name: &str, extra: &[&str]) -> std:
                 "32",
                 "--max-len",
                 "10",
-                "--pretrain-epochs",
-                "1",
                 "--out",
                 run.to_str().unwrap(),
                 "--json",
             ],
+            pretrain,
             extra,
         ]
         .concat(),

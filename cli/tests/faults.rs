@@ -320,7 +320,7 @@ fn resume_works_from_anywhere_and_refuses_other_settings_or_data() {
     );
     fails_with(
         &["run", "--resume", r, "--model", "sasrec"],
-        "--beta, --model: differ from the run's settings",
+        "--model: differ from the run's settings",
     );
     fails_with(
         &["run", "--resume", r, "--seed=-1"],
@@ -596,14 +596,14 @@ fn odd_input_is_named_or_warned_about_never_a_panic() {
     let (err, config) = configured(&["--dataset", sports.to_str().unwrap()], "sports");
     assert!(
         err.contains(
-            "settings: preset sports (the file is the built-in sports data); lambda 0.04 beta 0.4"
+            "settings: preset sports (the file is the built-in sports data); model mclrec lambda 0.04 beta 0.4"
         ),
         "{err}"
     );
     assert!(config.contains("lambda = 0.04\nbeta = 0.4\n"), "{config}");
     let (err, config) = configured(&["--dataset", d, "--preset", "yelp"], "yelp");
     assert!(
-        err.contains("preset yelp (as given); lambda 0.03 beta 0.1"),
+        err.contains("preset yelp (as given); model mclrec lambda 0.03 beta 0.1"),
         "{err}"
     );
     assert!(config.contains("lambda = 0.03\n"), "{config}");

@@ -43,6 +43,30 @@ pub enum Schedule {
     Joint,
 }
 
+impl Schedule {
+    /// Every schedule.
+    pub const ALL: [Schedule; 3] = [Schedule::ThreeStep, Schedule::TwoStage, Schedule::Joint];
+
+    /// `three-step`, `two-stage` or `joint`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Schedule::ThreeStep => "three-step",
+            Schedule::TwoStage => "two-stage",
+            Schedule::Joint => "joint",
+        }
+    }
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Schedule::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("`{s}` is not a schedule (three-step, two-stage, joint)"))
+    }
+}
+
 /// The family's settings beyond the encoder's.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MclrecSettings {

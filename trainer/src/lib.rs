@@ -24,14 +24,18 @@ pub mod run;
 pub mod run_dir;
 pub mod sampled_eval;
 mod sampler;
+pub mod settings;
 pub mod split;
 pub mod train_step;
 
-pub use config::{EvalProtocol, LossKind, ModelKind, Preset, Schedule, TrainConfig};
+pub use config::{
+    EvalProtocol, LossKind, ModelKind, PartialConfig, Preset, Schedule, TrainConfig, SETTINGS,
+};
 pub use dataset::{token_map_tsv, DataError, Dataset, Format, MIN_INTERACTIONS};
 pub use evaluate::{evaluate, EvalOptions, EvalResult};
 pub use metrics::{Metrics, KS};
 pub use run::{run, RunError, RunMode, RunObserver, RunResult};
 pub use run_dir::RunDir;
 pub use sampler::LengthBucketSampler;
+pub use settings::{DefaultsFor, Scope, Setting, SettingValue};
 pub use split::{eval_cases, train_samples, EvalCase, Split, TrainSample};

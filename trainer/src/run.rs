@@ -188,15 +188,20 @@ pub enum RunMode {
 pub const RESUMABLE_CHANGES: [&str; 3] = ["epochs", "patience", "threads"];
 
 /// The settings of `a` and `b` that differ (by key), leaving out [`RESUMABLE_CHANGES`].
+/// A setting `a`'s model does not use, or a path or hash that `a` leaves empty (a run from
+/// before it was stored), is not compared.
 pub fn changed_settings(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
-    let table = |c: &TrainConfig| match toml::Value::try_from(c) {
-        Ok(toml::Value::Table(t)) => t,
-        _ => Default::default(),
-    };
-    let (a, b) = (table(a), table(b));
-    a.iter()
-        .filter(|(k, v)| !RESUMABLE_CHANGES.contains(&k.as_str()) && b.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
+    a.entries()
+        .into_iter()
+        .zip(b.entries())
+        .zip(crate::SETTINGS)
+        .filter(|(((k, va), (_, vb)), s)| {
+            !RESUMABLE_CHANGES.contains(k)
+                && s.scope.used_by(a.model)
+                && va.as_str() != Some("")
+                && va != vb
+        })
+        .map(|(((k, _), _), _)| k.to_string())
         .collect()
 }
 
