@@ -349,6 +349,20 @@ fn flag(key: &str) -> String {
     format!("--{}", key.replace('_', "-"))
 }
 
+/// The error for flags that change a resumed run (none: fine).
+fn refuse_changes(changed: &[String], stored_path: &Path) -> Result<(), String> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let allowed: Vec<String> = RESUMABLE_CHANGES.iter().map(|k| flag(k)).collect();
+    Err(format!(
+        "{}: differ from the run's settings in {}; a resumed run keeps its settings (only {} may be given)",
+        changed.join(", "),
+        stored_path.display(),
+        allowed.join(", ")
+    ))
+}
+
 /// `--resume DIR`: the run's own settings with the flags given over them; a flag that
 /// changes what the run computes is refused.
 fn resolve_resume(dir: &Path, flags: &TrainArgs) -> Result<Resolved, String> {
@@ -379,15 +393,7 @@ fn resolve_resume(dir: &Path, flags: &TrainArgs) -> Result<Resolved, String> {
     if flags.preset.is_some() {
         changed.push("--preset".into());
     }
-    if !changed.is_empty() {
-        let allowed: Vec<String> = RESUMABLE_CHANGES.iter().map(|k| flag(k)).collect();
-        return Err(format!(
-            "{}: differ from the run's settings in {}; a resumed run keeps its settings (only {} may be given)",
-            changed.join(", "),
-            stored_path.display(),
-            allowed.join(", ")
-        ));
-    }
+    refuse_changes(&changed, &stored_path)?;
     let again = TrainArgs {
         config: Some(stored_path.clone()),
         ..flags.clone()
@@ -406,15 +412,7 @@ fn resolve_resume(dir: &Path, flags: &TrainArgs) -> Result<Resolved, String> {
         .iter()
         .map(|k| flag(k))
         .collect();
-    if !changed.is_empty() {
-        let allowed: Vec<String> = RESUMABLE_CHANGES.iter().map(|k| flag(k)).collect();
-        return Err(format!(
-            "{}: differ from the run's settings in {}; a resumed run keeps its settings (only {} may be given)",
-            changed.join(", "),
-            stored_path.display(),
-            allowed.join(", ")
-        ));
-    }
+    refuse_changes(&changed, &stored_path)?;
     Ok(r)
 }
 

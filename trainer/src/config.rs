@@ -160,16 +160,8 @@ impl Preset {
     }
 }
 
-/// The models with an input sequence (all but BPR).
-const SEQUENTIAL: &[ModelKind] = &[
-    ModelKind::Gru4rec,
-    ModelKind::Caser,
-    ModelKind::Sasrec,
-    ModelKind::Bert4rec,
-    ModelKind::S3recMip,
-    ModelKind::Cl4srec,
-    ModelKind::Mclrec,
-];
+/// The models with an input sequence: all but BPR, the first of [`ModelKind::ALL`].
+const SEQUENTIAL: &[ModelKind] = ModelKind::ALL.split_at(1).1;
 
 fn positive(v: &f64) -> Result<(), String> {
     if v.is_finite() && *v > 0.0 {
