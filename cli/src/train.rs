@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use mclrec_trainer::run::{changed_settings, RESUMABLE_CHANGES};
-use mclrec_trainer::settings::line_of;
+use mclrec_trainer::settings::{flag_of, line_of};
 use mclrec_trainer::{
     ModelKind, PartialConfig, Preset, RunError, RunMode, Scope, Setting, TrainConfig, SETTINGS,
 };
@@ -38,6 +38,8 @@ impl From<PresetArg> for Preset {
 /// (`preset`, and `out` for the run directory).
 #[derive(Debug, Default)]
 struct FileConfig {
+    /// The file's text (for the line of an error found later).
+    text: String,
     settings: PartialConfig,
     preset: Option<Preset>,
     out: Option<String>,
@@ -193,6 +195,7 @@ fn parse_file_config(text: &str, label: &str) -> Result<FileConfig, String> {
     };
     let settings = PartialConfig::from_table(&table, Some(text), label)?;
     Ok(FileConfig {
+        text: text.to_string(),
         settings,
         preset,
         out,
@@ -228,8 +231,7 @@ impl TrainArgs {
         if self.quick && flags.epochs.is_none() {
             flags.epochs = Some(3);
         }
-        let file_settings = file.settings.clone();
-        let mut given = flags.or(file.settings);
+        let mut given = flags.or(file.settings.clone());
         let dataset = given.dataset.clone().unwrap_or_else(|| "beauty".into());
         let source = load_source(&dataset)?;
         if let Some(pinned) = pinned.filter(|h| *h != source.sha256) {
@@ -273,10 +275,10 @@ impl TrainArgs {
         };
         // A file's setting that the model does not use is named with its line.
         let model = given.model.unwrap_or(ModelKind::Mclrec);
-        if let (Some(path), Err((key, e))) = (&self.config, file_settings.check_used(model, preset))
+        if let (Some(path), Err((key, e))) = (&self.config, file.settings.check_used(model, preset))
         {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            let line = line_of(&text, Some("model"), key).or(line_of(&text, None, key));
+            let text = &file.text;
+            let line = line_of(text, Some("model"), key).or(line_of(text, None, key));
             return Err(match line {
                 Some(l) => format!("{}:{l}: {e}", path.display()),
                 None => format!("{}: {e}", path.display()),
@@ -344,17 +346,12 @@ fn settings_line(c: &TrainConfig, preset: &str) -> String {
     line
 }
 
-/// The flag of a configuration key (`batch_size` -> `--batch-size`).
-fn flag(key: &str) -> String {
-    format!("--{}", key.replace('_', "-"))
-}
-
 /// The error for flags that change a resumed run (none: fine).
 fn refuse_changes(changed: &[String], stored_path: &Path) -> Result<(), String> {
     if changed.is_empty() {
         return Ok(());
     }
-    let allowed: Vec<String> = RESUMABLE_CHANGES.iter().map(|k| flag(k)).collect();
+    let allowed: Vec<String> = RESUMABLE_CHANGES.iter().map(|k| flag_of(k)).collect();
     Err(format!(
         "{}: differ from the run's settings in {}; a resumed run keeps its settings (only {} may be given)",
         changed.join(", "),
@@ -382,13 +379,13 @@ fn resolve_resume(dir: &Path, flags: &TrainArgs) -> Result<Resolved, String> {
     let mut changed: Vec<String> = flags
         .settings
         .0
-        .given_toml()
+        .given()
         .into_iter()
         .filter(|(key, value)| {
             !RESUMABLE_CHANGES.contains(key)
                 && stored_values.iter().any(|(k, v)| k == key && v != value)
         })
-        .map(|(key, _)| flag(key))
+        .map(|(key, _)| flag_of(key))
         .collect();
     if flags.preset.is_some() {
         changed.push("--preset".into());
@@ -410,7 +407,7 @@ fn resolve_resume(dir: &Path, flags: &TrainArgs) -> Result<Resolved, String> {
     }
     let changed: Vec<String> = changed_settings(&stored, &r.config)
         .iter()
-        .map(|k| flag(k))
+        .map(|k| flag_of(k))
         .collect();
     refuse_changes(&changed, &stored_path)?;
     Ok(r)

@@ -370,13 +370,14 @@ impl PartialConfig {
         let defaults = DefaultsFor { model, preset };
         for (key, value) in self.given() {
             let s = setting(key).expect("a declared setting");
-            if !s.scope.used_by(model) && value != (s.default_text)(defaults) {
+            if !s.scope.used_by(model) && value != (s.default)(defaults) {
                 let users: Vec<&str> = s.models().iter().map(|m| m.name()).collect();
                 return Err((
                     key,
                     format!(
-                        "{} {value}: {} does not use it (a setting of {})",
+                        "{} {}: {} does not use it (a setting of {})",
                         s.flag(),
+                        crate::settings::display(&value),
                         model.name(),
                         users.join(", ")
                     ),

@@ -72,14 +72,29 @@ pub struct Setting {
     pub scope: Scope,
     /// A yes/no switch (a flag without a value).
     pub switch: bool,
-    /// Its default for a model and preset, as the help prints it.
-    pub default_text: fn(DefaultsFor) -> String,
+    /// Its default for a model and preset.
+    pub default: fn(DefaultsFor) -> toml::Value,
+}
+
+/// The CLI flag of a key (`batch_size` -> `--batch-size`).
+pub fn flag_of(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
+/// A setting's value as the help and the error messages print it (`0.001`, `three-step`).
+pub fn display(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        // `0` rather than TOML's `0.0`.
+        toml::Value::Float(f) => f.to_string(),
+        v => v.to_string(),
+    }
 }
 
 impl Setting {
     /// The CLI flag (`--batch-size`).
     pub fn flag(&self) -> String {
-        format!("--{}", self.key.replace('_', "-"))
+        flag_of(self.key)
     }
 
     /// The models that use it.
@@ -100,7 +115,7 @@ impl Setting {
             .map(|model| {
                 let by_preset: Vec<String> = Preset::ALL
                     .iter()
-                    .map(|&preset| (self.default_text)(DefaultsFor { model, preset }))
+                    .map(|&preset| display(&(self.default)(DefaultsFor { model, preset })))
                     .collect();
                 let text = if by_preset.iter().all(|v| *v == by_preset[0]) {
                     by_preset[0].clone()
@@ -144,14 +159,17 @@ impl Setting {
         text.replace("[`", "`").replace("`]", "`")
     }
 
+    /// The models that use it, where that is not every model (`caser, mclrec`).
+    pub fn models_note(&self) -> Option<String> {
+        let models: Vec<&str> = self.models().iter().map(|m| m.name()).collect();
+        (models.len() < ModelKind::ALL.len()).then(|| models.join(", "))
+    }
+
     /// The flag's help: the rustdoc, the models that use it, the default.
     pub fn help(&self) -> String {
         let mut help = self.meaning().trim_end_matches('.').to_string();
-        if let Scope::Models(_) = self.scope {
-            let models: Vec<&str> = self.models().iter().map(|m| m.name()).collect();
-            if models.len() < ModelKind::ALL.len() {
-                help += &format!(" [models: {}]", models.join(", "));
-            }
+        if let Some(models) = self.models_note() {
+            help += &format!(" [models: {models}]");
         }
         let default = self.default_help();
         if !default.is_empty() && !self.switch {
@@ -183,10 +201,7 @@ pub trait SettingValue: Sized + Clone + Serialize + DeserializeOwned {
 
     /// The value as the help and the error messages print it.
     fn show(&self) -> String {
-        match self.to_toml() {
-            toml::Value::String(s) => s,
-            v => v.to_string(),
-        }
+        display(&self.to_toml())
     }
 }
 
@@ -277,9 +292,9 @@ macro_rules! declare_settings {
                 doc: concat!($($doc, "\n"),+),
                 scope: $scope,
                 switch: <$ty as $crate::settings::SettingValue>::SWITCH,
-                default_text: |d| {
+                default: |d| {
                     let default: fn(&$crate::settings::DefaultsFor) -> $ty = $default;
-                    $crate::settings::SettingValue::show(&default(&d))
+                    $crate::settings::SettingValue::to_toml(&default(&d))
                 },
             },
         )+];
@@ -307,17 +322,8 @@ macro_rules! declare_settings {
                 Ok(())
             }
 
-            /// The settings given, with their values as text.
-            pub fn given(&self) -> Vec<(&'static str, String)> {
-                let mut given = Vec::new();
-                $( if let Some(v) = &self.$key {
-                    given.push((stringify!($key), $crate::settings::SettingValue::show(v)));
-                } )+
-                given
-            }
-
             /// The settings given, with their values in TOML.
-            pub fn given_toml(&self) -> Vec<(&'static str, toml::Value)> {
+            pub fn given(&self) -> Vec<(&'static str, toml::Value)> {
                 let mut given = Vec::new();
                 $( if let Some(v) = &self.$key {
                     given.push((stringify!($key), $crate::settings::SettingValue::to_toml(v)));
@@ -397,15 +403,7 @@ pub fn markdown_table() -> String {
             Scope::Stored => "(written by a run)".to_string(),
             _ => format!("`{}`", s.flag()),
         };
-        let models = match s.scope {
-            Scope::Models(_) if s.models().len() < ModelKind::ALL.len() => s
-                .models()
-                .iter()
-                .map(|m| m.name())
-                .collect::<Vec<_>>()
-                .join(", "),
-            _ => "all".to_string(),
-        };
+        let models = s.models_note().unwrap_or_else(|| "all".to_string());
         let default = match s.default_help() {
             d if d.is_empty() => "none".to_string(),
             d => d,
