@@ -15,10 +15,12 @@
 //!
 //! Unlike the sequential models above it, Caser reads a fixed window: RecBole feeds the
 //! right-padded sequence (real items first, then padding, whose embedding row takes part),
-//! and so does [`Caser::forward`]. The convolutions are products of unfolded windows
-//! (`index_select` + `reshape`) with the filters, in general ops; their gradients are
-//! autograd's.
+//! and so does [`Caser::forward`]. The vertical convolution is a product in general ops;
+//! each horizontal one is the fused [`FusedOps::conv_max_pool`], which neither unfolds the
+//! windows nor keeps the activations of the windows that lose the max (its reference in
+//! general ops and gradient checks are in `mclrec-autograd`).
 
+use mclrec_autograd::fused::FusedOps;
 use mclrec_autograd::{GroupId, ParamId, ParamStore, Var};
 use mclrec_tensor::{Element, Tensor};
 use rand::RngCore;
@@ -138,19 +140,17 @@ impl Caser {
             .add(bv)
             .transpose(1, 2)
             .reshape(&[b, self.n_v * d]);
-        // Horizontal, height h: the L - h + 1 windows of h rows, unfolded to [h d] each.
-        let mut pooled = Vec::with_capacity(l);
-        for (k, &(w, bias)) in self.conv_h.iter().enumerate() {
-            let h = k + 1;
-            let steps = l - h + 1;
-            let rows: Vec<usize> = (0..steps).flat_map(|t| t..t + h).collect();
-            let unfolded = x.index_select(1, &rows).reshape(&[b * steps, h * d]);
-            let conv = unfolded
-                .linear(p.get(w).reshape(&[self.n_h, h * d]), p.get(bias))
-                .relu()
-                .reshape(&[b, steps, self.n_h]);
-            pooled.push(conv.max_axis(1));
-        }
+        // Horizontal, height h: max over the L - h + 1 windows, then ReLU (RecBole applies
+        // the ReLU first; the two commute, gradients included).
+        let pooled: Vec<Var<'t, E>> = self
+            .conv_h
+            .iter()
+            .enumerate()
+            .map(|(k, &(w, bias))| {
+                let w = p.get(w).reshape(&[self.n_h, k + 1, d]);
+                x.conv_max_pool(w, p.get(bias)).relu()
+            })
+            .collect();
         let out = Var::concat(&[out_v, Var::concat(&pooled, 1)], 1);
         // RecBole's `dropout_prob`, on the concatenated convolution outputs.
         let out = drop.apply(out, drop.hidden);

@@ -196,6 +196,26 @@ pub trait FusedBackend<E: Element>: Backend<E> {
     fn contrastive_pair(&self, s: &Tensor<E>) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         composed::contrastive_pair(s)
     }
+    /// Caser's horizontal convolution max-pooled over time (see
+    /// [`Tensor::conv_max_pool`]): `([b, n], the window of each maximum)`.
+    fn conv_max_pool(
+        &self,
+        x: &Tensor<E>,
+        w: &Tensor<E>,
+        bias: &Tensor<E>,
+    ) -> (Tensor<E>, Vec<usize>) {
+        composed::conv_max_pool(x, w, bias)
+    }
+    /// `(dx, dw, dbias)` of [`conv_max_pool`](FusedBackend::conv_max_pool).
+    fn conv_max_pool_backward(
+        &self,
+        x: &Tensor<E>,
+        w: &Tensor<E>,
+        at: &[usize],
+        g: &Tensor<E>,
+    ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
+        composed::conv_max_pool_backward(x, w, at, g)
+    }
     /// `x` times the dropout mask's factor of each element (row-major index).
     fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
         composed::dropout(x, mask)

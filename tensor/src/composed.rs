@@ -312,6 +312,58 @@ pub fn contrastive_pair<E: Element>(s: &Tensor<E>) -> (Tensor<E>, Tensor<E>, Ten
     (s.from_vec_like(values, &[2]), d_nce, d_reg)
 }
 
+/// The windows `t..t + h` of every `t`, as positions of axis 1: `(positions, windows)`.
+fn windows(l: usize, h: usize) -> (Vec<usize>, usize) {
+    let steps = l - h + 1;
+    ((0..steps).flat_map(|t| t..t + h).collect(), steps)
+}
+
+/// [`Tensor::conv_max_pool`] written out: the windows unfolded (`[b steps, h d]`), times the
+/// filters, the maximum over the windows, plus the bias.
+pub fn conv_max_pool<E: Element>(
+    x: &Tensor<E>,
+    w: &Tensor<E>,
+    bias: &Tensor<E>,
+) -> (Tensor<E>, Vec<usize>) {
+    let (b, l, d, n, h) = crate::conv_max_pool::conv_dims(x, w);
+    let (rows, steps) = windows(l, h);
+    let y = x
+        .index_select(1, &rows)
+        .reshape(&[b * steps, h * d])
+        .matmul_t(&w.reshape(&[n, h * d]), false, true)
+        .reshape(&[b, steps, n]);
+    let (max, at) = y.max_axis(1);
+    (max.add(bias), at)
+}
+
+/// The gradients of [`conv_max_pool`]: `g` placed at each maximum's window (`dY`,
+/// `[b, steps, n]`), then the products of the unfolded convolution, `dU = dY W` folded
+/// back onto the positions (a scatter-add) and `dW = dY^T U`.
+pub fn conv_max_pool_backward<E: Element>(
+    x: &Tensor<E>,
+    w: &Tensor<E>,
+    at: &[usize],
+    g: &Tensor<E>,
+) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
+    let (b, l, d, n, h) = crate::conv_max_pool::conv_dims(x, w);
+    let (rows, steps) = windows(l, h);
+    let dy = g
+        .reshape(&[b, 1, n])
+        .scatter_add(1, at, &[b, steps, n])
+        .reshape(&[b * steps, n]);
+    let unfolded = x.index_select(1, &rows).reshape(&[b * steps, h * d]);
+    let w2 = w.reshape(&[n, h * d]);
+    let per_element: Vec<usize> = (0..b)
+        .flat_map(|_| rows.iter().flat_map(|&r| std::iter::repeat_n(r, d)))
+        .collect();
+    let dx = dy
+        .matmul(&w2)
+        .reshape(&[b, steps * h, d])
+        .scatter_add(1, &per_element, &[b, l, d]);
+    let dw = dy.matmul_t(&unfolded, true, false).reshape(&[n, h, d]);
+    (dx, dw, g.sum_axis(0))
+}
+
 /// `out[idx[i]] += src[i]` over rows: `scatter_add` along axis 0 with each row's index
 /// repeated across its columns.
 pub fn scatter_add_rows<E: Element>(src: &Tensor<E>, idx: &[usize], n_rows: usize) -> Tensor<E> {

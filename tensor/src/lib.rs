@@ -36,6 +36,7 @@ pub mod backend;
 pub mod binary_op;
 pub mod composed;
 mod contrastive;
+mod conv_max_pool;
 mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;

@@ -200,3 +200,38 @@ fn adam_step() {
     assert_close(&m, &wm, 1e-15, "m");
     assert_close(&v, &wv, 1e-15, "v");
 }
+
+#[test]
+fn conv_max_pool_forward_and_backward() {
+    // Heights 1, the whole window, and between; more sequences than one parallel block;
+    // integer inputs too, so that windows tie and the first must win in both.
+    for (b, l, d, n, h, seed) in [
+        (3, 5, 4, 2, 1, 30),
+        (2, 5, 4, 3, 5, 31),
+        (40, 7, 8, 5, 3, 32),
+        (300, 6, 16, 4, 2, 33),
+    ] {
+        for ties in [false, true] {
+            let round = |t: Tensor<f64>| {
+                if ties {
+                    Tensor::from_vec(t.to_f64s().iter().map(|v| v.round()).collect(), t.shape())
+                } else {
+                    t
+                }
+            };
+            let x = round(rand_t(&[b, l, d], seed));
+            let w = round(rand_t(&[n, h, d], seed + 100));
+            let bias = rand_t(&[n], seed + 200);
+            let (out, at) = x.conv_max_pool(&w, &bias);
+            let (want, want_at) = composed::conv_max_pool(&x, &w, &bias);
+            assert_close(&out, &want, 1e-13, "conv_max_pool");
+            assert_eq!(at, want_at, "conv_max_pool windows");
+            let g = rand_t(&[b, n], seed + 300);
+            let (dx, dw, db) = x.conv_max_pool_backward(&w, &at, &g);
+            let (wdx, wdw, wdb) = composed::conv_max_pool_backward(&x, &w, &at, &g);
+            assert_close(&dx, &wdx, 1e-13, "conv_max_pool dx");
+            assert_close(&dw, &wdw, 1e-13, "conv_max_pool dw");
+            assert_close(&db, &wdb, 1e-13, "conv_max_pool dbias");
+        }
+    }
+}

@@ -94,7 +94,7 @@ fn kernels_compile_with_nvrtc_when_it_is_installed() {
         let target = format!(".target {}", arch.replace("compute", "sm"));
         assert!(src.contains(&target), "PTX not built for {arch}");
         for k in [
-            "unary_f32",
+            "unary_exp_f32",
             "adam_f64",
             "topk_rows_f32",
             "count_greater_f32",
@@ -102,6 +102,7 @@ fn kernels_compile_with_nvrtc_when_it_is_installed() {
             "attention_fwd_f32",
             "attention_bwd_f64",
             "contrastive_rows_f32",
+            "conv_max_pool_dw_f64",
         ] {
             assert!(src.contains(k), "{arch}: {k} missing from the PTX");
         }
@@ -508,6 +509,28 @@ fn attention_and_contrastive_pair_with_gradients() {
     close("contrastive losses", &ld, &l);
     close("contrastive d_nce", &g1d, &g1);
     close("contrastive d_reg", &g2d, &g2);
+}
+
+#[test]
+fn conv_max_pool_with_gradients() {
+    let Some(d) = gpu("conv_max_pool") else {
+        return;
+    };
+    for (b, l, dim, n, h) in [(4, 5, 8, 3, 1), (6, 9, 16, 4, 4), (3, 5, 8, 2, 5)] {
+        let x = randn(&[b, l, dim], 110 + h as u64);
+        let w = randn(&[n, h, dim], 111);
+        let bias = randn(&[n], 112);
+        let (out, at) = x.conv_max_pool(&w, &bias);
+        let (outd, atd) = dev(&x, d).conv_max_pool(&dev(&w, d), &dev(&bias, d));
+        close("conv_max_pool", &outd, &out);
+        assert_eq!(atd, at, "conv_max_pool windows");
+        let g = randn(&[b, n], 113);
+        let (dx, dw, db) = x.conv_max_pool_backward(&w, &at, &g);
+        let (dxd, dwd, dbd) = dev(&x, d).conv_max_pool_backward(&dev(&w, d), &at, &dev(&g, d));
+        close("conv_max_pool dx", &dxd, &dx);
+        close("conv_max_pool dw", &dwd, &dw);
+        close("conv_max_pool dbias", &dbd, &db);
+    }
 }
 
 #[test]

@@ -132,10 +132,10 @@ fn bench_on_pool(
     );
     let mut learner = Learner::new(build_model(config, data), config);
     learner.to_device(device).map_err(|e| e.to_string())?;
-    let enc_config = config.model.is_mclrec_family().then(|| SasRecConfig {
-        max_len: config.max_len,
-        ..SasRecConfig::for_items(data.n_items())
-    });
+    let enc_config = config
+        .model
+        .is_mclrec_family()
+        .then(|| crate::registry::transformer(config, data.n_items()));
     // The first epoch that trains the task (S3-Rec's fine-tuning, after pre-training).
     let epoch = (1..)
         .find(|&e| learner.model.epoch_role(e) == mclrec_models::EpochRole::Train)

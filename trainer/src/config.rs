@@ -163,6 +163,15 @@ impl Preset {
 /// The models with an input sequence: all but BPR, the first of [`ModelKind::ALL`].
 const SEQUENTIAL: &[ModelKind] = ModelKind::ALL.split_at(1).1;
 
+/// The models on SASRec's transformer encoder.
+const TRANSFORMERS: &[ModelKind] = &[
+    ModelKind::Sasrec,
+    ModelKind::Bert4rec,
+    ModelKind::S3recMip,
+    ModelKind::Cl4srec,
+    ModelKind::Mclrec,
+];
+
 fn positive(v: &f64) -> Result<(), String> {
     if v.is_finite() && *v > 0.0 {
         Ok(())
@@ -247,6 +256,32 @@ declare_settings! {
     max_len: usize, Scope::Models(&ModelKind::ALL),
         default |d| crate::registry::paper_defaults(d.model).max_len,
         check at_least_one;
+    /// The embedding width `d` (every model's item table; the transformers' hidden size,
+    /// their feed-forward width `4 d`). 64 for all: MCLRec's paper (Section 5.1.4) and
+    /// RecBole's `embedding_size` / `hidden_size` of each baseline.
+    hidden: usize, Scope::Models(&ModelKind::ALL),
+        default |d| crate::registry::paper_defaults(d.model).hidden, check at_least_one;
+    /// Transformer blocks (SASRec's `n_layers`: 2 in MCLRec's official scripts and
+    /// RecBole's `BERT4Rec.yaml` / `S3Rec.yaml`).
+    layers: usize, Scope::Models(TRANSFORMERS),
+        default |_| mclrec_models::SasRecConfig::for_items(0).layers, check at_least_one;
+    /// Attention heads per block (`n_heads`: 2, as `layers`); must divide `hidden`.
+    heads: usize, Scope::Models(TRANSFORMERS),
+        default |_| mclrec_models::SasRecConfig::for_items(0).heads, check at_least_one;
+    /// GRU4Rec's state width (RecBole's `GRU4Rec.yaml` `hidden_size`: 128).
+    gru_width: usize, Scope::Models(&[ModelKind::Gru4rec]),
+        default |_| mclrec_models::Gru4RecSettings::default().hidden, check at_least_one;
+    /// Caser's vertical filters (`nv`: 4, its paper and RecBole's `Caser.yaml`).
+    n_v: usize, Scope::Models(&[ModelKind::Caser]),
+        default |_| mclrec_models::CaserSettings::default().n_v, check at_least_one;
+    /// Caser's horizontal filters per height (`nh`: 8, RecBole's `Caser.yaml`; its paper
+    /// uses 16).
+    n_h: usize, Scope::Models(&[ModelKind::Caser]),
+        default |_| mclrec_models::CaserSettings::default().n_h, check at_least_one;
+    /// Caser's weight of the norms of its weights in the loss (`reg_weight`: 1e-4,
+    /// RecBole's `Caser.yaml`).
+    reg_weight: f64, Scope::Models(&[ModelKind::Caser]),
+        default |_| mclrec_models::CaserSettings::default().reg_weight, check non_negative;
     /// The seed of every random draw.
     seed: u64, Scope::Run, default |_| 2023, check any;
     /// Worker threads (0 = one per core).
@@ -440,7 +475,14 @@ impl TrainConfig {
 
     /// Checks the values; the message names the offending setting.
     pub fn validate(&self) -> Result<(), String> {
-        self.check_each()
+        self.check_each()?;
+        if TRANSFORMERS.contains(&self.model) && !self.hidden.is_multiple_of(self.heads) {
+            return Err(format!(
+                "--heads {}: must divide --hidden {} (each head is hidden / heads wide)",
+                self.heads, self.hidden
+            ));
+        }
+        Ok(())
     }
 
     /// The `config.toml` table: the run's settings at the top level (empty paths left

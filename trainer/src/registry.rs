@@ -21,6 +21,8 @@ pub struct PaperDefaults {
     pub loss: LossKind,
     /// The longest input sequence (Caser's window `L`).
     pub max_len: usize,
+    /// The embedding width.
+    pub hidden: usize,
 }
 
 /// The defaults of `kind`, with their sources.
@@ -40,10 +42,17 @@ pub fn paper_defaults(kind: ModelKind) -> PaperDefaults {
         ModelKind::Caser => CaserSettings::default().max_len,
         _ => 50,
     };
+    let hidden = match kind {
+        ModelKind::Bpr => BprSettings::default().dim,
+        ModelKind::Gru4rec => Gru4RecSettings::default().dim,
+        ModelKind::Caser => CaserSettings::default().dim,
+        _ => SasRecConfig::for_items(0).hidden,
+    };
     PaperDefaults {
         dropout,
         loss,
         max_len,
+        hidden,
     }
 }
 
@@ -72,6 +81,11 @@ pub fn mclrec_settings(config: &TrainConfig) -> Option<MclrecSettings> {
 pub fn transformer(config: &TrainConfig, n_items: usize) -> SasRecConfig {
     SasRecConfig {
         max_len: config.max_len,
+        hidden: config.hidden,
+        // The 4x of SASRec's and BERT's feed-forward block (256 at the paper's 64).
+        inner: 4 * config.hidden,
+        layers: config.layers,
+        heads: config.heads,
         hidden_dropout: config.dropout,
         attn_dropout: config.dropout,
         ..SasRecConfig::for_items(n_items)
@@ -88,26 +102,30 @@ pub fn build(config: &TrainConfig, n_users: usize, n_items: usize) -> Box<dyn Re
     match config.model {
         ModelKind::Bpr => {
             let s = BprSettings {
+                dim: config.hidden,
                 loss: config.loss,
-                ..Default::default()
             };
             Box::new(BprModel::new(&s, n_users, n_items, rng))
         }
         ModelKind::Gru4rec => {
             let s = Gru4RecSettings {
+                dim: config.hidden,
+                hidden: config.gru_width,
                 dropout: config.dropout,
                 max_len: config.max_len,
                 loss: config.loss,
-                ..Default::default()
             };
             Box::new(Gru4RecModel::new(&s, n_items, rng))
         }
         ModelKind::Caser => {
             let s = CaserSettings {
+                dim: config.hidden,
+                n_v: config.n_v,
+                n_h: config.n_h,
                 dropout: config.dropout,
+                reg_weight: config.reg_weight,
                 max_len: config.max_len,
                 loss: config.loss,
-                ..Default::default()
             };
             Box::new(CaserModel::new(&s, n_users, n_items, rng))
         }
@@ -133,5 +151,69 @@ pub fn build(config: &TrainConfig, n_users: usize, n_items: usize) -> Box<dyn Re
         ModelKind::Sasrec | ModelKind::Cl4srec | ModelKind::Mclrec => {
             unreachable!("built above")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PartialConfig;
+    use crate::Preset;
+
+    /// The shapes of `model`'s parameters built with `settings`, by name.
+    fn shapes(model: ModelKind, settings: &[(&str, &str)]) -> Vec<(String, Vec<usize>)> {
+        let mut partial = PartialConfig {
+            model: Some(model),
+            ..Default::default()
+        };
+        for (k, v) in settings {
+            partial.set_text(k, v).unwrap();
+        }
+        let config = partial.resolve(Preset::Beauty).unwrap();
+        let m = build(&config, 7, 20);
+        m.store()
+            .iter()
+            .map(|(_, p)| (p.name.clone(), p.value.shape().to_vec()))
+            .collect()
+    }
+
+    fn shape_of(all: &[(String, Vec<usize>)], name: &str) -> Vec<usize> {
+        let found = all.iter().find(|(n, _)| n == name);
+        found.unwrap_or_else(|| panic!("no {name}")).1.clone()
+    }
+
+    #[test]
+    fn size_settings_reach_the_models() {
+        let s = shapes(
+            ModelKind::Sasrec,
+            &[("hidden", "32"), ("layers", "1"), ("heads", "4")],
+        );
+        assert_eq!(shape_of(&s, "item_embedding.weight"), [21, 32]);
+        // One block: its feed-forward 4 x 32 wide, no second block.
+        let ff: Vec<_> = s
+            .iter()
+            .filter(|(n, _)| n.starts_with("trm_encoder") && n.ends_with("dense_1.weight"))
+            .collect();
+        assert_eq!((ff.len(), ff[0].1.clone()), (1, vec![128, 32]));
+        let s = shapes(ModelKind::Gru4rec, &[("hidden", "16"), ("gru_width", "24")]);
+        assert_eq!(shape_of(&s, "gru_layers.weight_hh_l0"), [72, 24]);
+        assert_eq!(shape_of(&s, "gru_layers.weight_ih_l0"), [72, 16]);
+        let s = shapes(ModelKind::Caser, &[("n_v", "2"), ("n_h", "3")]);
+        assert_eq!(shape_of(&s, "conv_v.weight"), [2, 1, 5, 1]);
+        assert_eq!(shape_of(&s, "conv_h.4.weight"), [3, 1, 5, 64]);
+        let s = shapes(ModelKind::Bpr, &[("hidden", "8")]);
+        assert!(s.iter().all(|(_, sh)| sh[1] == 8), "{s:?}");
+    }
+
+    #[test]
+    fn heads_that_do_not_divide_the_width_are_refused() {
+        let err = PartialConfig {
+            model: Some(ModelKind::Bert4rec),
+            heads: Some(3),
+            ..Default::default()
+        }
+        .resolve(Preset::Beauty)
+        .unwrap_err();
+        assert!(err.contains("--heads 3: must divide --hidden 64"), "{err}");
     }
 }

@@ -1,4 +1,4 @@
-//! MCLRec's fused ops: three computations that the models could write with the general ops
+//! The fused ops: computations that the models could write with the general ops
 //! of [`Var`] but that run as one tape node each, with their vector-Jacobian product done by
 //! one tensor kernel.
 //!
@@ -13,6 +13,7 @@
 //! | fused op | what it is | reference | tests |
 //! |---|---|---|---|
 //! | [`FusedOps::attention`] | causal multi-head attention over packed sequences, dropout on the probabilities | [`reference::attention`] | `attention::tests::{equals_the_reference_*, grad_attention}` |
+//! | [`FusedOps::conv_max_pool`] | Caser's horizontal convolution, max-pooled over time | [`reference::conv_max_pool`] | `conv_max_pool::tests::{equals_the_reference_*, grad_conv_max_pool}` |
 //! | [`FusedOps::contrastive_pair`] | MCLRec's InfoNCE and regulariser terms from a pair's similarity matrix | [`reference::contrastive_pair`] | `contrastive_pair::tests::{equals_the_reference_*, grad_contrastive_pair}` |
 //! | [`FusedOps::linear_cross_entropy`] | cross-entropy of the scores `h W^T`, without the score matrix | [`reference::linear_cross_entropy`] | `linear_cross_entropy::tests::{equals_the_reference_*, grad_linear_cross_entropy}` |
 //!
@@ -49,6 +50,7 @@ use crate::Var;
 
 mod attention;
 mod contrastive_pair;
+mod conv_max_pool;
 mod linear_cross_entropy;
 pub mod reference;
 
@@ -101,6 +103,21 @@ pub trait FusedOps<'t, E: Element> {
     /// If `self` is not `[2n, 2n]` with `n >= 2`.
     fn contrastive_pair(self) -> (Var<'t, E>, Var<'t, E>);
 
+    /// The convolution of `self` (`[b, l, d]`: `l` positions of `d` features) with the
+    /// filters `w` (`[n, h, d]`, each spanning the whole feature width), max-pooled over its
+    /// `l - h + 1` windows, plus `bias` (`[n]`): `[b, n]` (Caser's horizontal convolution of
+    /// height `h`, before its ReLU, which commutes with the max).
+    ///
+    /// `out[b, f] = max_t sum_{j < h, c} self[b, t + j, c] w[f, j, c] + bias[f]`. With `t*`
+    /// the first maximising window and `g` the output gradient:
+    /// `dx[b, t* + j, c] += g[b, f] w[f, j, c]`, `dw[f, j, c] = sum_b g[b, f] x[b, t* + j, c]`,
+    /// `dbias = sum_b g`. See [`reference::conv_max_pool`]. PyTorch: `nn.Conv2d(1, n, (h, d))`
+    /// then `max_pool1d` over time, as RecBole's `Caser`.
+    ///
+    /// # Panics
+    /// If `self` is not `[b, l, d]`, `w` not `[n, h, d]` with `1 <= h <= l`, or `bias` not `[n]`.
+    fn conv_max_pool(self, w: Var<'t, E>, bias: Var<'t, E>) -> Var<'t, E>;
+
     /// Mean cross-entropy of the scores `self w^T` (`self`: `[n, d]`, `w`: `[classes, d]`)
     /// against `targets` (`n` class indices), without the `[n, classes]` scores.
     ///
@@ -127,6 +144,10 @@ impl<'t, E: Element> FusedOps<'t, E> for Var<'t, E> {
 
     fn contrastive_pair(self) -> (Var<'t, E>, Var<'t, E>) {
         contrastive_pair::contrastive_pair(self)
+    }
+
+    fn conv_max_pool(self, w: Var<'t, E>, bias: Var<'t, E>) -> Var<'t, E> {
+        conv_max_pool::conv_max_pool(self, w, bias)
     }
 
     fn linear_cross_entropy(self, w: Var<'t, E>, targets: &[usize]) -> Var<'t, E> {

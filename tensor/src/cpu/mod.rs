@@ -4,6 +4,7 @@
 mod attention;
 mod buffer_pool;
 mod contrastive;
+mod conv_max_pool;
 mod denormals;
 mod elementwise;
 mod indexing;
@@ -169,6 +170,23 @@ impl<E: Element> FusedBackend<E> for CpuBackend {
     }
     fn contrastive_pair(&self, s: &Tensor<E>) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         contrastive::contrastive_pair(s)
+    }
+    fn conv_max_pool(
+        &self,
+        x: &Tensor<E>,
+        w: &Tensor<E>,
+        bias: &Tensor<E>,
+    ) -> (Tensor<E>, Vec<usize>) {
+        conv_max_pool::conv_max_pool(x, w, bias)
+    }
+    fn conv_max_pool_backward(
+        &self,
+        x: &Tensor<E>,
+        w: &Tensor<E>,
+        at: &[usize],
+        g: &Tensor<E>,
+    ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
+        conv_max_pool::conv_max_pool_backward(x, w, at, g)
     }
     fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
         elementwise::dropout(x, mask)

@@ -686,6 +686,68 @@ __device__ void contrastive_total(const double* terms, T* values, u64 m, double 
     }
 }
 
+// ------------------------------------------------------------------ convolution max-pooled over time
+
+// Caser's horizontal convolution (tensor/src/conv_max_pool.rs): x [b, l, d], w [n, h, d].
+// One thread per output (s, f) runs over the l - h + 1 windows; the first maximum wins, as
+// the CPU's.
+template <typename T>
+__device__ void conv_max_pool(const T* x, const T* w, const T* bias, T* out, u64* at, u64 b,
+                              u64 l, u64 d, u64 n, u64 h) {
+    GRID_STRIDE(p, b * n) {
+        u64 f = p % n, s = p / n, hd = h * d, steps = l - h + 1;
+        const T* xs = x + s * l * d;
+        const T* wf = w + f * hd;
+        T best = 0;
+        u64 t_best = 0;
+        for (u64 t = 0; t < steps; ++t) {
+            T acc = 0;
+            for (u64 k = 0; k < hd; ++k) acc += xs[t * d + k] * wf[k];
+            if (t == 0 || acc > best) {
+                best = acc;
+                t_best = t;
+            }
+        }
+        out[p] = best + bias[f];
+        at[p] = t_best;
+    }
+}
+
+// dx[s, r, c] = sum over the filters f whose window at[s, f] covers row r of g[s, f] w[f, r - t, c],
+// in filter order (the CPU's).
+template <typename T>
+__device__ void conv_max_pool_dx(const T* w, const u64* at, const T* g, T* dx, u64 b, u64 l,
+                                 u64 d, u64 n, u64 h) {
+    GRID_STRIDE(p, b * l * d) {
+        u64 c = p % d, r = (p / d) % l, s = p / (l * d);
+        T acc = 0;
+        for (u64 f = 0; f < n; ++f) {
+            u64 t = at[s * n + f];
+            if (r >= t && r < t + h) acc += g[s * n + f] * w[(f * h + (r - t)) * d + c];
+        }
+        dx[p] = acc;
+    }
+}
+
+// dw[f, k] = sum_s g[s, f] x[s, at[s, f] d + k] over the sequences in order; the thread of k = 0
+// also writes dbias[f] = sum_s g[s, f].
+template <typename T>
+__device__ void conv_max_pool_dw(const T* x, const u64* at, const T* g, T* dw, T* db, u64 b,
+                                 u64 l, u64 d, u64 n, u64 h) {
+    u64 hd = h * d;
+    GRID_STRIDE(p, n * hd) {
+        u64 k = p % hd, f = p / hd;
+        T acc = 0, sum = 0;
+        for (u64 s = 0; s < b; ++s) {
+            T gf = g[s * n + f];
+            acc += gf * x[(s * l + at[s * n + f]) * d + k];
+            sum += gf;
+        }
+        dw[p] = acc;
+        if (k == 0) db[f] = sum;
+    }
+}
+
 // ------------------------------------------------------------------ exported names
 
 #define INSTANTIATE(T, S)                                                                          \
@@ -707,6 +769,9 @@ __device__ void contrastive_total(const double* terms, T* values, u64 m, double 
     extern "C" __global__ void attention_bwd_##S(const T* g, const T* q, const T* kv, const T* p, T* dq, T* dkv, T* dp, T* dots, const u64* seqs, u64 d, u64 heads, T scale, int dr, u32 lo, u32 hi, u32 th, T ds, int causal) { attention_bwd(g, q, kv, p, dq, dkv, dp, dots, seqs, d, heads, scale, dr, lo, hi, th, ds, causal); } \
     extern "C" __global__ void contrastive_rows_##S(const T* s, T* dn, T* dr, double* terms, u64 m, double k1, double k2) { contrastive_rows(s, dn, dr, terms, m, k1, k2); } \
     extern "C" __global__ void contrastive_total_##S(const double* terms, T* values, u64 m, double k1, double k2) { contrastive_total(terms, values, m, k1, k2); } \
+    extern "C" __global__ void conv_max_pool_##S(const T* x, const T* w, const T* bi, T* o, u64* at, u64 b, u64 l, u64 d, u64 n, u64 h) { conv_max_pool(x, w, bi, o, at, b, l, d, n, h); } \
+    extern "C" __global__ void conv_max_pool_dx_##S(const T* w, const u64* at, const T* g, T* dx, u64 b, u64 l, u64 d, u64 n, u64 h) { conv_max_pool_dx(w, at, g, dx, b, l, d, n, h); } \
+    extern "C" __global__ void conv_max_pool_dw_##S(const T* x, const u64* at, const T* g, T* dw, T* db, u64 b, u64 l, u64 d, u64 n, u64 h) { conv_max_pool_dw(x, at, g, dw, db, b, l, d, n, h); } \
     extern "C" __global__ void topk_rows_##S(const T* x, T* v, u64* idx, u64 rows, u64 n, u64 k) { topk_rows(x, v, idx, rows, n, k); } \
     extern "C" __global__ void count_greater_##S(const T* x, const u64* cols, u64* counts, u64 rows, u64 n) { count_greater(x, cols, counts, rows, n); }
 

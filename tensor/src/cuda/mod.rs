@@ -8,7 +8,7 @@
 //! capability and looked up by name (`<kernel>_f32` / `<kernel>_f64`). All work goes on the
 //! device's default stream, so kernels run in launch order and no op synchronises; only
 //! [`Backend::to_vec`] and the ops whose trait signature returns host indices
-//! (`arg_reduce`, `topk_rows`, `count_greater`) copy back.
+//! (`arg_reduce`, `topk_rows`, `count_greater`, `conv_max_pool`) copy back.
 //!
 //! | `Backend` / `FusedBackend` method | CUDA implementation                               |
 //! |---------------------------|-----------------------------------------------------------|
@@ -33,6 +33,7 @@
 //! | `random`                  | host: draws from the caller's `rng` (the trait's contract is the CPU draw order), then uploads |
 //! | `attention`, `attention_backward` | native (`attention_fwd`, `attention_bwd`, one block per sequence and head) |
 //! | `contrastive_pair`        | native (`contrastive_rows`, `contrastive_total`)          |
+//! | `conv_max_pool`, `conv_max_pool_backward` | native (`conv_max_pool`, windows copied back; `conv_max_pool_dx`, `conv_max_pool_dw`) |
 //!
 //! No method falls back to the CPU backend. `random` is the one that computes on the host,
 //! by design: it must consume the caller's generator in the CPU's order.
@@ -44,6 +45,7 @@
 
 mod attention;
 mod contrastive;
+mod conv_max_pool;
 mod elementwise;
 mod indexing;
 mod matmul;
@@ -502,6 +504,23 @@ impl<E: Element> FusedBackend<E> for CudaBackend {
     }
     fn contrastive_pair(&self, s: &Tensor<E>) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         contrastive::contrastive_pair(self, s)
+    }
+    fn conv_max_pool(
+        &self,
+        x: &Tensor<E>,
+        w: &Tensor<E>,
+        bias: &Tensor<E>,
+    ) -> (Tensor<E>, Vec<usize>) {
+        conv_max_pool::conv_max_pool(self, x, w, bias)
+    }
+    fn conv_max_pool_backward(
+        &self,
+        x: &Tensor<E>,
+        w: &Tensor<E>,
+        at: &[usize],
+        g: &Tensor<E>,
+    ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
+        conv_max_pool::conv_max_pool_backward(self, x, w, at, g)
     }
     fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
         elementwise::dropout(self, x, mask)
