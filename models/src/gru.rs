@@ -1,5 +1,7 @@
-//! `nn.GRU` (one layer, `batch_first`) over packed sequences, written in autograd's general
-//! ops: its gradient is autograd's, checked by finite differences below.
+//! `nn.GRU` (one layer, `batch_first`) over packed sequences: the input products of every
+//! position as one GEMM, then the fused recurrence
+//! ([`FusedOps::gru_recurrence`](mclrec_autograd::fused::FusedOps::gru_recurrence)), checked
+//! below against the equations run sequence by sequence and by finite differences.
 //!
 //! With `x_t` the input and `h` the previous state (zero at each sequence's start), as
 //! PyTorch (gates stacked `r, z, n` in `weight_ih_l0` / `weight_hh_l0`):
@@ -11,10 +13,13 @@
 //! h' = (1 - z) * n + z * h
 //! ```
 //!
-//! The input products of every position are one GEMM; the recurrence runs one step per
-//! position over only the sequences still going (sorted longest first, so they are a
-//! prefix of the state), as `pack_padded_sequence` does: no step computes padding.
+//! The recurrence runs one step per position over only the sequences still going (sorted
+//! longest first, so they are a prefix of the state), as `pack_padded_sequence` does: no
+//! step computes padding.
 
+use std::sync::Arc;
+
+use mclrec_autograd::fused::FusedOps;
 use mclrec_autograd::{GroupId, ParamId, ParamStore, Var};
 use mclrec_tensor::attention::SeqLayout;
 use mclrec_tensor::{Element, Tensor};
@@ -89,52 +94,17 @@ impl Gru {
         &self,
         p: &Bound<'t, E>,
         x: Var<'t, E>,
-        layout: &SeqLayout,
+        layout: &Arc<SeqLayout>,
     ) -> Var<'t, E> {
-        let h_dim = self.hidden;
-        let affine = |v: Var<'t, E>, w: ParamId, b: Option<ParamId>| match b {
-            Some(b) => v.linear(p.get(w), p.get(b)),
-            None => v.matmul_t(p.get(w), false, true),
+        let gi = match self.biases {
+            Some((b, _)) => x.linear(p.get(self.weight_ih), p.get(b)),
+            None => x.matmul_t(p.get(self.weight_ih), false, true),
         };
-        let gi_all = affine(x, self.weight_ih, self.biases.map(|b| b.0));
-        // Longest first: at step t the sequences still going are the first `active`.
-        let mut order: Vec<usize> = (0..layout.len()).collect();
-        order.sort_by_key(|&s| std::cmp::Reverse(layout.range(s).len()));
-        let longest = order.first().map_or(0, |&s| layout.range(s).len());
-        let tape = x.tape();
-        let mut h = tape.constant(x.value().full_like(&[layout.len(), h_dim], E::zero()));
-        let (mut steps, mut step_rows) = (Vec::with_capacity(longest), Vec::new());
-        for t in 0..longest {
-            let rows: Vec<usize> = order
-                .iter()
-                .take_while(|&&s| layout.range(s).len() > t)
-                .map(|&s| layout.range(s).start + t)
-                .collect();
-            let active = rows.len();
-            let gi = gi_all.index_select(0, &rows);
-            let h_prev = h.narrow(0, 0, active);
-            let gh = affine(h_prev, self.weight_hh, self.biases.map(|b| b.1));
-            let gate = |v: Var<'t, E>, k: usize| v.narrow(1, k * h_dim, h_dim);
-            let r = gate(gi, 0).add(gate(gh, 0)).sigmoid();
-            let z = gate(gi, 1).add(gate(gh, 1)).sigmoid();
-            let n = gate(gi, 2).add(r.mul(gate(gh, 2))).tanh();
-            // (1 - z) n + z h = n + z (h - n)
-            let h_new = n.add(z.mul(h_prev.sub(n)));
-            h = if active == layout.len() {
-                h_new
-            } else {
-                let rest = h.narrow(0, active, layout.len() - active);
-                Var::concat(&[h_new, rest], 0)
-            };
-            steps.push(h_new);
-            step_rows.extend(rows);
-        }
-        // The steps' states in (step, sequence) order, back to the packed order.
-        let mut packed = vec![0; step_rows.len()];
-        for (i, &row) in step_rows.iter().enumerate() {
-            packed[row] = i;
-        }
-        Var::concat(&steps, 0).index_select(0, &packed)
+        gi.gru_recurrence(
+            p.get(self.weight_hh),
+            self.biases.map(|(_, b)| p.get(b)),
+            layout,
+        )
     }
 }
 
@@ -147,8 +117,8 @@ mod tests {
     use rand::SeedableRng;
 
     /// Three sequences of lengths 3, 1 and 2, packed.
-    fn layout() -> SeqLayout {
-        SeqLayout::new(vec![0, 3, 4, 6], vec![false; 6])
+    fn layout() -> Arc<SeqLayout> {
+        Arc::new(SeqLayout::new(vec![0, 3, 4, 6], vec![false; 6]))
     }
 
     /// The GRU equations run sequence by sequence on plain tensors.

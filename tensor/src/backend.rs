@@ -18,7 +18,7 @@ use std::sync::RwLock;
 
 use rand::RngCore;
 
-use crate::attention::AttentionSpec;
+use crate::attention::{AttentionSpec, SeqLayout};
 pub use crate::binary_op::BinaryOp;
 use crate::composed;
 use crate::dropout_mask::DropoutMask;
@@ -215,6 +215,28 @@ pub trait FusedBackend<E: Element>: Backend<E> {
         g: &Tensor<E>,
     ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         composed::conv_max_pool_backward(x, w, at, g)
+    }
+    /// The GRU recurrence over packed sequences (see [`Tensor::gru_recurrence`]):
+    /// `(states, saved)`.
+    fn gru_recurrence(
+        &self,
+        gi: &Tensor<E>,
+        w_hh: &Tensor<E>,
+        b_hh: Option<&Tensor<E>>,
+        layout: &SeqLayout,
+    ) -> (Tensor<E>, Tensor<E>) {
+        composed::gru_recurrence(gi, w_hh, b_hh, layout)
+    }
+    /// `(dgi, dgh)` of [`gru_recurrence`](FusedBackend::gru_recurrence).
+    fn gru_recurrence_backward(
+        &self,
+        g: &Tensor<E>,
+        w_hh: &Tensor<E>,
+        states: &Tensor<E>,
+        saved: &Tensor<E>,
+        layout: &SeqLayout,
+    ) -> (Tensor<E>, Tensor<E>) {
+        composed::gru_recurrence_backward(g, w_hh, states, saved, layout)
     }
     /// `x` times the dropout mask's factor of each element (row-major index).
     fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {

@@ -17,9 +17,11 @@
 //! assert!((p.to_f64s()[2] - x.softmax().to_f64s()[2]).abs() < 1e-15);
 //! ```
 
+use crate::attention::SeqLayout;
 use crate::attention::{AttentionSpec, SeqBlock};
 use crate::contrastive::partner;
 use crate::dropout_mask::DropoutMask;
+use crate::gru::GruSchedule;
 use crate::kernels::AdamParams;
 use crate::{Element, Tensor};
 
@@ -362,6 +364,118 @@ pub fn conv_max_pool_backward<E: Element>(
         .scatter_add(1, &per_element, &[b, l, d]);
     let dw = dy.matmul_t(&unfolded, true, false).reshape(&[n, h, d]);
     (dx, dw, g.sum_axis(0))
+}
+
+/// The inverse of the schedule's row order: where each packed row sits in the steps'
+/// concatenation.
+fn unpack_order(schedule: &GruSchedule) -> Vec<usize> {
+    let mut at = vec![0; schedule.step_rows.len()];
+    for (i, &row) in schedule.step_rows.iter().enumerate() {
+        at[row] = i;
+    }
+    at
+}
+
+/// [`Tensor::gru_recurrence`] written out: per step, the active prefix of the state times
+/// `w_hh^T`, the gates, the new state in front of the finished sequences' states.
+pub fn gru_recurrence<E: Element>(
+    gi: &Tensor<E>,
+    w_hh: &Tensor<E>,
+    b_hh: Option<&Tensor<E>>,
+    layout: &SeqLayout,
+) -> (Tensor<E>, Tensor<E>) {
+    let h_dim = w_hh.shape()[1];
+    let schedule = GruSchedule::new(layout);
+    let seqs = layout.len();
+    let mut h = gi.full_like(&[seqs, h_dim], E::zero());
+    let (mut states, mut saved) = (Vec::new(), Vec::new());
+    for t in 0..schedule.steps() {
+        let rows = schedule.step(t);
+        let active = rows.len();
+        let gi_t = gi.index_select(0, rows);
+        let h_prev = h.narrow(0, 0, active);
+        let mut gh = h_prev.matmul_t(w_hh, false, true);
+        if let Some(b) = b_hh {
+            gh = gh.add(b);
+        }
+        let gate = |v: &Tensor<E>, k: usize| v.narrow(1, k * h_dim, h_dim);
+        let r = gate(&gi_t, 0).add(&gate(&gh, 0)).sigmoid();
+        let z = gate(&gi_t, 1).add(&gate(&gh, 1)).sigmoid();
+        let gh_n = gate(&gh, 2);
+        let n = gate(&gi_t, 2).add(&r.mul(&gh_n)).tanh();
+        let h_new = n.add(&z.mul(&h_prev.sub(&n)));
+        saved.push(Tensor::concat(&[&r, &z, &n, &gh_n], 1));
+        h = if active == seqs {
+            h_new.clone()
+        } else {
+            Tensor::concat(&[&h_new, &h.narrow(0, active, seqs - active)], 0)
+        };
+        states.push(h_new);
+    }
+    let unpack = unpack_order(&schedule);
+    let cat = |parts: &[Tensor<E>], width: usize| {
+        if parts.is_empty() {
+            return gi.full_like(&[0, width], E::zero());
+        }
+        Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0).index_select(0, &unpack)
+    };
+    (cat(&states, h_dim), cat(&saved, 4 * h_dim))
+}
+
+/// [`Tensor::gru_recurrence_backward`] written out: the steps in reverse, the state's
+/// gradient carried in the same prefix layout as the forward's state.
+pub fn gru_recurrence_backward<E: Element>(
+    g: &Tensor<E>,
+    w_hh: &Tensor<E>,
+    states: &Tensor<E>,
+    saved: &Tensor<E>,
+    layout: &SeqLayout,
+) -> (Tensor<E>, Tensor<E>) {
+    let h_dim = w_hh.shape()[1];
+    let schedule = GruSchedule::new(layout);
+    let seqs = layout.len();
+    let one = E::one();
+    let mut dh = g.full_like(&[seqs, h_dim], E::zero());
+    let (mut dgi, mut dgh) = (Vec::new(), Vec::new());
+    for t in (0..schedule.steps()).rev() {
+        let rows = schedule.step(t);
+        let active = rows.len();
+        let sv = saved.index_select(0, rows);
+        let part = |k: usize| sv.narrow(1, k * h_dim, h_dim);
+        let (r, z, n, gh_n) = (part(0), part(1), part(2), part(3));
+        let h_prev = if t == 0 {
+            g.full_like(&[active, h_dim], E::zero())
+        } else {
+            let prev: Vec<usize> = rows.iter().map(|&row| row - 1).collect();
+            states.index_select(0, &prev)
+        };
+        let d = dh.narrow(0, 0, active).add(&g.index_select(0, rows));
+        let dn = d.mul(&z.neg().add_scalar(one));
+        let dz = d.mul(&h_prev.sub(&n));
+        let da_n = dn.mul(&n.mul(&n).neg().add_scalar(one));
+        let da_z = dz.mul(&z).mul(&z.neg().add_scalar(one));
+        let da_r = da_n.mul(&gh_n).mul(&r).mul(&r.neg().add_scalar(one));
+        let dgh_t = Tensor::concat(&[&da_r, &da_z, &da_n.mul(&r)], 1);
+        let d_prev = d.mul(&z).add(&dgh_t.matmul(w_hh));
+        dh = if active == seqs {
+            d_prev
+        } else {
+            Tensor::concat(&[&d_prev, &dh.narrow(0, active, seqs - active)], 0)
+        };
+        dgi.push(Tensor::concat(&[&da_r, &da_z, &da_n], 1));
+        dgh.push(dgh_t);
+    }
+    // The steps were taken in reverse: put them back in forward order, then unpack.
+    dgi.reverse();
+    dgh.reverse();
+    let unpack = unpack_order(&schedule);
+    let cat = |parts: &[Tensor<E>]| {
+        if parts.is_empty() {
+            return g.full_like(&[0, 3 * h_dim], E::zero());
+        }
+        Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0).index_select(0, &unpack)
+    };
+    (cat(&dgi), cat(&dgh))
 }
 
 /// `out[idx[i]] += src[i]` over rows: `scatter_add` along axis 0 with each row's index

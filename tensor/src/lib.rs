@@ -43,6 +43,7 @@ pub mod cuda;
 mod device;
 pub mod dropout_mask;
 mod element;
+pub mod gru;
 // The SIMD kernels are unsafe building blocks of the CPU backend, public for the benches
 // and their tests only: not part of the documented API.
 #[doc(hidden)]

@@ -51,7 +51,7 @@ pub(crate) fn gelu_derivative<E: Element>(x: E) -> E {
 
 /// `1 / (1 + e^-x)` for `x >= 0`, `e^x / (1 + e^x)` below: no overflow for any `x`.
 #[inline(always)]
-fn sigmoid<E: Element>(x: E) -> E {
+pub(crate) fn sigmoid<E: Element>(x: E) -> E {
     if x >= E::zero() {
         (E::one() + (-x).exp()).recip()
     } else {

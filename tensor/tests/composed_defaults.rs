@@ -235,3 +235,37 @@ fn conv_max_pool_forward_and_backward() {
         }
     }
 }
+
+#[test]
+fn gru_recurrence_forward_and_backward() {
+    use mclrec_tensor::attention::SeqLayout;
+    // Lengths in every order (ties included), and enough rows for the CPU to cut the
+    // sequences into several parallel blocks.
+    let many: Vec<usize> = (0..120).map(|i| 1 + (i * 7) % 9).collect();
+    for (lens, h, bias, seed) in [
+        (vec![3, 1, 2], 2, true, 40),
+        (vec![1], 3, false, 41),
+        (vec![2, 2, 4, 1, 4], 4, true, 42),
+        (many, 16, false, 43),
+    ] {
+        let mut offsets = vec![0];
+        for l in &lens {
+            offsets.push(offsets.last().unwrap() + l);
+        }
+        let rows = *offsets.last().unwrap();
+        let layout = SeqLayout::new(offsets, vec![false; rows]);
+        let gi = rand_t(&[rows, 3 * h], seed);
+        let w = rand_t(&[3 * h, h], seed + 100).mul_scalar(0.5);
+        let b = bias.then(|| rand_t(&[3 * h], seed + 200));
+        let (states, saved) = gi.gru_recurrence(&w, b.as_ref(), &layout);
+        let (want_states, want_saved) = composed::gru_recurrence(&gi, &w, b.as_ref(), &layout);
+        assert_close(&states, &want_states, 1e-13, "gru states");
+        assert_close(&saved, &want_saved, 1e-13, "gru saved");
+        let g = rand_t(&[rows, h], seed + 300);
+        let (dgi, dgh) = g.gru_recurrence_backward(&w, &states, &saved, &layout);
+        let (want_dgi, want_dgh) =
+            composed::gru_recurrence_backward(&g, &w, &states, &saved, &layout);
+        assert_close(&dgi, &want_dgi, 1e-12, "gru dgi");
+        assert_close(&dgh, &want_dgh, 1e-12, "gru dgh");
+    }
+}

@@ -103,6 +103,7 @@ fn kernels_compile_with_nvrtc_when_it_is_installed() {
             "attention_bwd_f64",
             "contrastive_rows_f32",
             "conv_max_pool_dw_f64",
+            "gru_bwd_gates_f32",
         ] {
             assert!(src.contains(k), "{arch}: {k} missing from the PTX");
         }
@@ -530,6 +531,35 @@ fn conv_max_pool_with_gradients() {
         close("conv_max_pool dx", &dxd, &dx);
         close("conv_max_pool dw", &dwd, &dw);
         close("conv_max_pool dbias", &dbd, &db);
+    }
+}
+
+#[test]
+fn gru_recurrence_with_gradients() {
+    let Some(d) = gpu("gru_recurrence") else {
+        return;
+    };
+    let lens = [5usize, 1, 3, 3, 7, 2];
+    let mut offsets = vec![0];
+    for l in lens {
+        offsets.push(offsets.last().unwrap() + l);
+    }
+    let rows = *offsets.last().unwrap();
+    let layout = SeqLayout::new(offsets, vec![false; rows]);
+    let h = 8;
+    let gi = randn(&[rows, 3 * h], 120);
+    let w = randn(&[3 * h, h], 121).mul_scalar(0.3);
+    for b in [None, Some(randn(&[3 * h], 122))] {
+        let (st, sv) = gi.gru_recurrence(&w, b.as_ref(), &layout);
+        let bd = b.as_ref().map(|b| dev(b, d));
+        let (std, svd) = dev(&gi, d).gru_recurrence(&dev(&w, d), bd.as_ref(), &layout);
+        close("gru states", &std, &st);
+        close("gru saved", &svd, &sv);
+        let g = randn(&[rows, h], 123);
+        let (dgi, dgh) = g.gru_recurrence_backward(&w, &st, &sv, &layout);
+        let (dgid, dghd) = dev(&g, d).gru_recurrence_backward(&dev(&w, d), &std, &svd, &layout);
+        close("gru dgi", &dgid, &dgi);
+        close("gru dgh", &dghd, &dgh);
     }
 }
 

@@ -7,7 +7,7 @@
 use mclrec_tensor::{BinaryOp, UnaryOp};
 
 const KERNELS_CU: &str = include_str!("../src/cuda/kernels.cu");
-const CUDA_SOURCES: [(&str, &str); 9] = [
+const CUDA_SOURCES: [(&str, &str); 10] = [
     ("attention.rs", include_str!("../src/cuda/attention.rs")),
     ("contrastive.rs", include_str!("../src/cuda/contrastive.rs")),
     (
@@ -15,6 +15,7 @@ const CUDA_SOURCES: [(&str, &str); 9] = [
         include_str!("../src/cuda/conv_max_pool.rs"),
     ),
     ("elementwise.rs", include_str!("../src/cuda/elementwise.rs")),
+    ("gru.rs", include_str!("../src/cuda/gru.rs")),
     ("indexing.rs", include_str!("../src/cuda/indexing.rs")),
     ("matmul.rs", include_str!("../src/cuda/matmul.rs")),
     ("mod.rs", include_str!("../src/cuda/mod.rs")),

@@ -14,6 +14,7 @@
 //! |---|---|---|---|
 //! | [`FusedOps::attention`] | causal multi-head attention over packed sequences, dropout on the probabilities | [`reference::attention`] | `attention::tests::{equals_the_reference_*, grad_attention}` |
 //! | [`FusedOps::conv_max_pool`] | Caser's horizontal convolution, max-pooled over time | [`reference::conv_max_pool`] | `conv_max_pool::tests::{equals_the_reference_*, grad_conv_max_pool}` |
+//! | [`FusedOps::gru_recurrence`] | a GRU layer's recurrence over packed sequences, given its input products | [`reference::gru_recurrence`] | `gru::tests::{equals_the_reference_*, grad_gru_recurrence}` |
 //! | [`FusedOps::contrastive_pair`] | MCLRec's InfoNCE and regulariser terms from a pair's similarity matrix | [`reference::contrastive_pair`] | `contrastive_pair::tests::{equals_the_reference_*, grad_contrastive_pair}` |
 //! | [`FusedOps::linear_cross_entropy`] | cross-entropy of the scores `h W^T`, without the score matrix | [`reference::linear_cross_entropy`] | `linear_cross_entropy::tests::{equals_the_reference_*, grad_linear_cross_entropy}` |
 //!
@@ -51,6 +52,7 @@ use crate::Var;
 mod attention;
 mod contrastive_pair;
 mod conv_max_pool;
+mod gru;
 mod linear_cross_entropy;
 pub mod reference;
 
@@ -118,6 +120,24 @@ pub trait FusedOps<'t, E: Element> {
     /// If `self` is not `[b, l, d]`, `w` not `[n, h, d]` with `1 <= h <= l`, or `bias` not `[n]`.
     fn conv_max_pool(self, w: Var<'t, E>, bias: Var<'t, E>) -> Var<'t, E>;
 
+    /// The states (`[rows, H]`) of a GRU layer after every position of `layout`'s packed
+    /// sequences, from the input products `self` (`gi = x W_ih^T + b_ih`, `[rows, 3H]`,
+    /// gates `r, z, n`), `w_hh` (`[3H, H]`) and `b_hh` (`[3H]`), each sequence starting
+    /// from a zero state:
+    /// `r = sigmoid(gi_r + gh_r)`, `z = sigmoid(gi_z + gh_z)`, `n = tanh(gi_n + r gh_n)`,
+    /// `h' = n + z (h - n)` with `gh = h W_hh^T + b_hh`. The backward's equations are in
+    /// [`mclrec_tensor::gru`]. See [`reference::gru_recurrence`]. PyTorch: `nn.GRU` (one
+    /// layer, `batch_first`) over `pack_padded_sequence`.
+    ///
+    /// # Panics
+    /// If the shapes disagree with each other or with `layout`.
+    fn gru_recurrence(
+        self,
+        w_hh: Var<'t, E>,
+        b_hh: Option<Var<'t, E>>,
+        layout: &Arc<SeqLayout>,
+    ) -> Var<'t, E>;
+
     /// Mean cross-entropy of the scores `self w^T` (`self`: `[n, d]`, `w`: `[classes, d]`)
     /// against `targets` (`n` class indices), without the `[n, classes]` scores.
     ///
@@ -148,6 +168,15 @@ impl<'t, E: Element> FusedOps<'t, E> for Var<'t, E> {
 
     fn conv_max_pool(self, w: Var<'t, E>, bias: Var<'t, E>) -> Var<'t, E> {
         conv_max_pool::conv_max_pool(self, w, bias)
+    }
+
+    fn gru_recurrence(
+        self,
+        w_hh: Var<'t, E>,
+        b_hh: Option<Var<'t, E>>,
+        layout: &Arc<SeqLayout>,
+    ) -> Var<'t, E> {
+        gru::gru_recurrence(self, w_hh, b_hh, layout)
     }
 
     fn linear_cross_entropy(self, w: Var<'t, E>, targets: &[usize]) -> Var<'t, E> {

@@ -10,7 +10,8 @@ use crate::{Element, Tensor};
 /// Below this many multiply-adds a product runs on one thread.
 const PAR_FLOPS: usize = 1 << 18;
 
-struct SendPtr<E>(*mut E);
+/// A raw pointer that crosses into rayon's closures: each task writes a disjoint part.
+pub(super) struct SendPtr<E>(pub(super) *mut E);
 unsafe impl<E> Send for SendPtr<E> {}
 unsafe impl<E> Sync for SendPtr<E> {}
 

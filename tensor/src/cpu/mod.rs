@@ -7,6 +7,7 @@ mod contrastive;
 mod conv_max_pool;
 mod denormals;
 mod elementwise;
+mod gru;
 mod indexing;
 mod layout;
 mod linear_cross_entropy;
@@ -22,7 +23,7 @@ pub(crate) use buffer_pool::{give_back, output, zeros, Buffer};
 pub use buffer_pool::{host_buffer_stats, HostBufferStats};
 pub use denormals::{denormals_flushed, flush_denormals};
 
-use crate::attention::AttentionSpec;
+use crate::attention::{AttentionSpec, SeqLayout};
 use crate::backend::{Backend, BinaryOp, FusedBackend, RandomFill, ReduceOp, UnaryOp};
 use crate::dropout_mask::DropoutMask;
 use crate::kernels::AdamParams;
@@ -187,6 +188,25 @@ impl<E: Element> FusedBackend<E> for CpuBackend {
         g: &Tensor<E>,
     ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         conv_max_pool::conv_max_pool_backward(x, w, at, g)
+    }
+    fn gru_recurrence(
+        &self,
+        gi: &Tensor<E>,
+        w_hh: &Tensor<E>,
+        b_hh: Option<&Tensor<E>>,
+        layout: &SeqLayout,
+    ) -> (Tensor<E>, Tensor<E>) {
+        gru::gru_recurrence(gi, w_hh, b_hh, layout)
+    }
+    fn gru_recurrence_backward(
+        &self,
+        g: &Tensor<E>,
+        w_hh: &Tensor<E>,
+        states: &Tensor<E>,
+        saved: &Tensor<E>,
+        layout: &SeqLayout,
+    ) -> (Tensor<E>, Tensor<E>) {
+        gru::gru_recurrence_backward(g, w_hh, states, saved, layout)
     }
     fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
         elementwise::dropout(x, mask)

@@ -748,6 +748,81 @@ __device__ void conv_max_pool_dw(const T* x, const u64* at, const T* g, T* dw, T
     }
 }
 
+// ------------------------------------------------------------------ GRU recurrence
+
+// One step of tensor/src/gru.rs's recurrence over the `active` sequences still going, whose
+// packed rows are rows[0..active]: thread (i, j) computes the three hidden products of
+// state_in's row i with W_hh's rows j, H + j, 2H + j, the gates, and the new state (into
+// state_out, the other of two buffers, so no thread reads what another writes).
+template <typename T>
+__device__ void gru_fwd_step(const T* gi, const T* w, const T* bias, int has_bias, const T* state_in,
+                             T* state_out, T* states, T* saved, const u64* rows, u64 active, u64 h) {
+    GRID_STRIDE(p, active * h) {
+        u64 j = p % h, i = p / h, row = rows[i];
+        const T* s = state_in + i * h;
+        T a_r = 0, a_z = 0, a_n = 0;
+        for (u64 k = 0; k < h; ++k) {
+            a_r += s[k] * w[j * h + k];
+            a_z += s[k] * w[(h + j) * h + k];
+            a_n += s[k] * w[(2 * h + j) * h + k];
+        }
+        if (has_bias) {
+            a_r += bias[j];
+            a_z += bias[h + j];
+            a_n += bias[2 * h + j];
+        }
+        const T* g = gi + row * 3 * h;
+        T r = sigmoid_value<T>(g[j] + a_r, (T)0);
+        T z = sigmoid_value<T>(g[h + j] + a_z, (T)0);
+        T n = d_tanh(g[2 * h + j] + r * a_n);
+        T next = n + z * (s[j] - n);
+        state_out[i * h + j] = next;
+        states[row * h + j] = next;
+        T* keep = saved + row * 4 * h;
+        keep[j] = r;
+        keep[h + j] = z;
+        keep[2 * h + j] = n;
+        keep[3 * h + j] = a_n;
+    }
+}
+
+// The gates' part of one backward step: d = carry + g, then dgi, dgh (per packed row and in
+// the step's own rows, dstep) and the direct part of the previous state's gradient, d z.
+template <typename T>
+__device__ void gru_bwd_gates(const T* g, const T* states, const T* saved, const T* carry, T* direct,
+                              T* dstep, T* dgi, T* dgh, const u64* rows, u64 active, u64 h, int first) {
+    GRID_STRIDE(p, active * h) {
+        u64 j = p % h, i = p / h, row = rows[i];
+        const T* keep = saved + row * 4 * h;
+        T r = keep[j], z = keep[h + j], n = keep[2 * h + j], gh_n = keep[3 * h + j];
+        T h_prev = first ? (T)0 : states[(row - 1) * h + j];
+        T d = carry[i * h + j] + g[row * h + j];
+        T dn = d * ((T)1 - z);
+        T dz = d * (h_prev - n);
+        T da_n = dn * ((T)1 - n * n);
+        T da_z = dz * z * ((T)1 - z);
+        T da_r = da_n * gh_n * r * ((T)1 - r);
+        dgi[row * 3 * h + j] = da_r;
+        dgi[row * 3 * h + h + j] = da_z;
+        dgi[row * 3 * h + 2 * h + j] = da_n;
+        dgh[row * 3 * h + j] = dstep[i * 3 * h + j] = da_r;
+        dgh[row * 3 * h + h + j] = dstep[i * 3 * h + h + j] = da_z;
+        dgh[row * 3 * h + 2 * h + j] = dstep[i * 3 * h + 2 * h + j] = da_n * r;
+        direct[i * h + j] = d * z;
+    }
+}
+
+// The previous state's gradient: carry[i, k] = direct[i, k] + sum_m dstep[i, m] W_hh[m, k].
+template <typename T>
+__device__ void gru_bwd_carry(const T* w, const T* direct, const T* dstep, T* carry, u64 active, u64 h) {
+    GRID_STRIDE(p, active * h) {
+        u64 k = p % h, i = p / h;
+        T acc = direct[p];
+        for (u64 m = 0; m < 3 * h; ++m) acc += dstep[i * 3 * h + m] * w[m * h + k];
+        carry[p] = acc;
+    }
+}
+
 // ------------------------------------------------------------------ exported names
 
 #define INSTANTIATE(T, S)                                                                          \
@@ -772,6 +847,9 @@ __device__ void conv_max_pool_dw(const T* x, const u64* at, const T* g, T* dw, T
     extern "C" __global__ void conv_max_pool_##S(const T* x, const T* w, const T* bi, T* o, u64* at, u64 b, u64 l, u64 d, u64 n, u64 h) { conv_max_pool(x, w, bi, o, at, b, l, d, n, h); } \
     extern "C" __global__ void conv_max_pool_dx_##S(const T* w, const u64* at, const T* g, T* dx, u64 b, u64 l, u64 d, u64 n, u64 h) { conv_max_pool_dx(w, at, g, dx, b, l, d, n, h); } \
     extern "C" __global__ void conv_max_pool_dw_##S(const T* x, const u64* at, const T* g, T* dw, T* db, u64 b, u64 l, u64 d, u64 n, u64 h) { conv_max_pool_dw(x, at, g, dw, db, b, l, d, n, h); } \
+    extern "C" __global__ void gru_fwd_step_##S(const T* gi, const T* w, const T* bi, int hb, const T* si, T* so, T* st, T* sv, const u64* rows, u64 a, u64 h) { gru_fwd_step(gi, w, bi, hb, si, so, st, sv, rows, a, h); } \
+    extern "C" __global__ void gru_bwd_gates_##S(const T* g, const T* st, const T* sv, const T* c, T* di, T* ds, T* dgi, T* dgh, const u64* rows, u64 a, u64 h, int f) { gru_bwd_gates(g, st, sv, c, di, ds, dgi, dgh, rows, a, h, f); } \
+    extern "C" __global__ void gru_bwd_carry_##S(const T* w, const T* di, const T* ds, T* c, u64 a, u64 h) { gru_bwd_carry(w, di, ds, c, a, h); } \
     extern "C" __global__ void topk_rows_##S(const T* x, T* v, u64* idx, u64 rows, u64 n, u64 k) { topk_rows(x, v, idx, rows, n, k); } \
     extern "C" __global__ void count_greater_##S(const T* x, const u64* cols, u64* counts, u64 rows, u64 n) { count_greater(x, cols, counts, rows, n); }
 

@@ -33,6 +33,7 @@
 //! | `random`                  | host: draws from the caller's `rng` (the trait's contract is the CPU draw order), then uploads |
 //! | `attention`, `attention_backward` | native (`attention_fwd`, `attention_bwd`, one block per sequence and head) |
 //! | `contrastive_pair`        | native (`contrastive_rows`, `contrastive_total`)          |
+//! | `gru_recurrence`, `gru_recurrence_backward` | native (`gru_fwd_step` per step; `gru_bwd_gates` and `gru_bwd_carry` per step) |
 //! | `conv_max_pool`, `conv_max_pool_backward` | native (`conv_max_pool`, windows copied back; `conv_max_pool_dx`, `conv_max_pool_dw`) |
 //!
 //! No method falls back to the CPU backend. `random` is the one that computes on the host,
@@ -47,6 +48,7 @@ mod attention;
 mod contrastive;
 mod conv_max_pool;
 mod elementwise;
+mod gru;
 mod indexing;
 mod matmul;
 mod normalise;
@@ -62,7 +64,7 @@ use cudarc::driver::{
 };
 use rand::RngCore;
 
-use crate::attention::AttentionSpec;
+use crate::attention::{AttentionSpec, SeqLayout};
 use crate::backend::{Backend, BinaryOp, FusedBackend, RandomFill, ReduceOp, UnaryOp};
 use crate::cpu::CpuBackend;
 use crate::dropout_mask::DropoutMask;
@@ -521,6 +523,25 @@ impl<E: Element> FusedBackend<E> for CudaBackend {
         g: &Tensor<E>,
     ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
         conv_max_pool::conv_max_pool_backward(self, x, w, at, g)
+    }
+    fn gru_recurrence(
+        &self,
+        gi: &Tensor<E>,
+        w_hh: &Tensor<E>,
+        b_hh: Option<&Tensor<E>>,
+        layout: &SeqLayout,
+    ) -> (Tensor<E>, Tensor<E>) {
+        gru::gru_recurrence(self, gi, w_hh, b_hh, layout)
+    }
+    fn gru_recurrence_backward(
+        &self,
+        g: &Tensor<E>,
+        w_hh: &Tensor<E>,
+        states: &Tensor<E>,
+        saved: &Tensor<E>,
+        layout: &SeqLayout,
+    ) -> (Tensor<E>, Tensor<E>) {
+        gru::gru_recurrence_backward(self, g, w_hh, states, saved, layout)
     }
     fn dropout(&self, x: &Tensor<E>, mask: &DropoutMask) -> Tensor<E> {
         elementwise::dropout(self, x, mask)

@@ -31,9 +31,11 @@
 mod attention;
 mod contrastive_pair;
 mod conv_max_pool;
+mod gru;
 mod linear_cross_entropy;
 
 pub use attention::attention;
 pub use contrastive_pair::contrastive_pair;
 pub use conv_max_pool::conv_max_pool;
+pub use gru::gru_recurrence;
 pub use linear_cross_entropy::linear_cross_entropy;
