@@ -163,10 +163,7 @@ impl Caser {
     /// embedding tables, `conv_v`, `fc1` and `fc2` weights (`reg_loss`), plus the same of
     /// every horizontal filter bank (`reg_loss_conv_h`).
     pub fn regulariser<'t, E: Element>(&self, p: &Bound<'t, E>, reg_weight: f64) -> Var<'t, E> {
-        let norm = |id: ParamId| {
-            let w = p.get(id);
-            w.mul(w).sum_all().sqrt()
-        };
+        let norm = |id: ParamId| p.get(id).norm_all();
         let terms = [
             self.user_embedding,
             self.item_embedding,

@@ -320,3 +320,17 @@ fn large_parallel_kernels_do_not_depend_on_the_thread_count() {
         assert!((dbeta[c] - want_dbeta[c]).abs() < 1e-8, "dbeta[{c}]");
     }
 }
+
+#[test]
+fn a_one_element_operand_broadcasts_as_a_scalar() {
+    // Rank 0 and an all-ones shape, below and above the parallel threshold.
+    for shape in [vec![3, 5], vec![300, 257]] {
+        let a = rand_t(&shape, 7);
+        for b in [Tensor::from_f64s(&[-1.5], &[]), Tensor::from_f64s(&[-1.5], &[1, 1])] {
+            let want: Vec<f64> = a.to_f64s().iter().map(|x| x * -1.5).collect();
+            assert_eq!(a.mul(&b).to_f64s(), want, "{shape:?} times {:?}", b.shape());
+            let want: Vec<f64> = a.to_f64s().iter().map(|x| x - -1.5).collect();
+            assert_eq!(a.sub(&b).to_f64s(), want, "{shape:?} minus {:?}", b.shape());
+        }
+    }
+}

@@ -48,6 +48,17 @@ impl<E: Element> Backward<E> for SelectBackward {
     }
 }
 
+struct NormBackward<E: Element> {
+    x: (NodeId, Tensor<E>),
+    norm: Tensor<E>,
+}
+impl<E: Element> Backward<E> for NormBackward<E> {
+    fn backward(&self, g: &Tensor<E>, grads: &mut GradSink<'_, E>) {
+        // g x / norm, the scale a rank-0 tensor broadcast over x (no read back to the host).
+        grads.add(self.x.0, self.x.1.mul(&g.div(&self.norm)));
+    }
+}
+
 impl<'t, E: Element> Var<'t, E> {
     fn reduce_sum(self, axis: usize, mean: bool) -> Var<'t, E> {
         let x = self.value();
@@ -96,6 +107,22 @@ impl<'t, E: Element> Var<'t, E> {
         self.reshape(&[n]).mean_axis(0)
     }
 
+    /// The Frobenius norm `sqrt(sum x^2)` of every element (a rank-0 value), as one node:
+    /// its backward is `g x / norm` in one pass over `x` (PyTorch: `torch.norm(x)`), where
+    /// `x.mul(x).sum_all().sqrt()` would keep `x` twice and broadcast `g` over its shape.
+    /// The gradient is not finite at a zero norm.
+    pub fn norm_all(self) -> Var<'t, E> {
+        let x = self.value();
+        let n = x.numel();
+        let norm = x.square().reshape(&[n]).sum_axis(0).sqrt();
+        self.tape.record("norm_all", norm.clone(), &[self], || {
+            Box::new(NormBackward {
+                x: (self.node(), x),
+                norm,
+            })
+        })
+    }
+
     fn select(self, axis: usize, max: bool) -> Var<'t, E> {
         let x = self.value();
         let shape = x.shape().to_vec();
@@ -140,6 +167,16 @@ mod tests {
         #[test]
         fn grad_sum_all(s in shape(3), seed in 0u64..1000) {
             check_gradients(&[tensor(&s, seed, -2.0, 2.0)], |v| v[0].sum_all()).map_err(TestCaseError::fail)?;
+        }
+        #[test]
+        fn grad_norm_all(s in shape(3), seed in 0u64..1000) {
+            check_gradients(&[tensor(&s, seed, -2.0, 2.0)], |v| v[0].norm_all()).map_err(TestCaseError::fail)?;
+        }
+        #[test]
+        fn norm_all_is_the_composed_norm(s in shape(3), seed in 0u64..1000) {
+            let x = tensor(&s, seed, -2.0, 2.0);
+            crate::agreement::agree(&[x], |v| v[0].norm_all(), |v| v[0].mul(v[0]).sum_all().sqrt(), 1e-12)
+                .map_err(TestCaseError::fail)?;
         }
         #[test]
         fn grad_mean_all(s in shape(3), seed in 0u64..1000) {

@@ -142,8 +142,25 @@ fn binary_with<E: Element, F: Fn(E, E) -> E + Sync + Send + Copy>(
         }
         return Tensor::from_buffer(out, out_shape);
     }
+    if a.shape() == out_shape && bv.len() == 1 {
+        // `b` is one value (a rank-0 or all-ones shape): a straight map.
+        let y = bv[0];
+        let map = |(o, x): (&mut [E], &[E])| {
+            for (o, &x) in o.iter_mut().zip(x) {
+                *o = f(x, y);
+            }
+        };
+        if n >= PAR_MIN {
+            out.par_chunks_mut(CHUNK)
+                .zip(av.par_chunks(CHUNK))
+                .for_each(map);
+        } else {
+            map((&mut out, av));
+        }
+        return Tensor::from_buffer(out, out_shape);
+    }
     if a.shape() == out_shape && out_shape.ends_with(b.shape()) {
-        // `b` repeats along the leading axes (a bias row, a scalar): row by row.
+        // `b` repeats along the leading axes (a bias row): row by row.
         let m = bv.len().max(1);
         let rows = |o: &mut [E], x: &[E]| {
             for (oc, xc) in o.chunks_mut(m).zip(x.chunks(m)) {
