@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns the experiments of docs/RESULTS.md with this project's own tool: Table 3 (SASRec,
-# CL4SRec, MCLRec x 3 seeds on Beauty and Sports; BPR, GRU4Rec, Caser, BERT4Rec and S3-Rec on
-# Beauty), Table 4 (ablations and joint training on
+# CL4SRec, MCLRec and DuoRec x 3 seeds on Beauty and Sports; BPR, GRU4Rec, Caser, BERT4Rec and S3-Rec on
+# both), Table 4 (ablations and joint training on
 # Beauty), Figure 4 (batch sizes), Figure 7 (noise) and Figure 8 (user groups), then prints
 # every table as markdown. Runs go to runs/repro/<name> (ignored by git); a finished run is
 # archived into results/<name> (its metrics, test results and weights, committed) by
@@ -18,7 +18,7 @@
 #   JOBS           training runs at once (default 1; a launch-bound GPU run leaves the GPU
 #                  mostly idle, so several fit side by side)
 #   ONLY           a comma-separated list of table3 | classic | table4 | batch | noise |
-#                  groups | curves (classic: the five classic baselines of Table 3 on Beauty)
+#                  groups | curves (classic: the five classic baselines of Table 3 on both)
 #   DEVICE         cpu | cuda (train on the GPU: ~5 s per Beauty MCLRec epoch on an H200)
 #   MCLREC_CLI     a prebuilt mclrec-cli (e.g. from `scripts/gpu-check.sh --bundle`) for a
 #                  machine without cargo
@@ -87,12 +87,19 @@ if want table3; then
         for seed in 2023 2024 2025; do
             launch "$ds-mclrec-s$seed" --dataset "$ds" --model mclrec --seed "$seed"
         done
+        # DuoRec, the paper's strongest baseline: three seeds as MCLRec's.
+        for seed in 2023 2024 2025; do
+            launch "$ds-duorec-s$seed" --dataset "$ds" --model duorec --seed "$seed"
+        done
     done
 fi
 if want classic; then
-    # Table 3's classic baselines, each with its paper's defaults (mclrec-cli run --model).
-    for model in bpr gru4rec caser bert4rec s3rec-mip; do
-        launch "beauty-$model" --dataset beauty --model "$model"
+    # Table 3's classic baselines, each with its paper's defaults (mclrec-cli run --model),
+    # the quick ones first.
+    for ds in beauty sports; do
+        for model in bpr caser gru4rec bert4rec s3rec-mip; do
+            launch "$ds-$model" --dataset "$ds" --model "$model"
+        done
     done
 fi
 if want table4; then

@@ -10,7 +10,7 @@ pub struct BenchArgs {
     /// `beauty`, `sports`, or a dataset path.
     #[arg(long, default_value = "beauty")]
     dataset: String,
-    /// The model (bpr, gru4rec, caser, sasrec, bert4rec, s3rec-mip, cl4srec, mclrec).
+    /// The model (bpr, gru4rec, caser, sasrec, bert4rec, s3rec-mip, cl4srec, duorec, mclrec).
     #[arg(long, default_value = "mclrec")]
     model: ModelKind,
     /// MCLRec's schedule (three-step, two-stage, joint) [default: three-step].

@@ -5,7 +5,7 @@ mod common;
 
 use common::{cli, json_output, tiny, tmp};
 
-const MODELS: [&str; 8] = [
+const MODELS: [&str; 9] = [
     "bpr",
     "gru4rec",
     "caser",
@@ -13,6 +13,7 @@ const MODELS: [&str; 8] = [
     "bert4rec",
     "s3rec-mip",
     "cl4srec",
+    "duorec",
     "mclrec",
 ];
 

@@ -23,7 +23,7 @@
 //! let mut opt = Optimisers::new(&model.groups(), 0.05);
 //! let (users, targets) = (vec![1, 2], vec![3, 4]);
 //! let inputs: Vec<&[usize]> = vec![&[1, 2], &[2, 3]];
-//! let batch = TrainBatch { users: &users, inputs: &inputs, targets: &targets };
+//! let batch = TrainBatch { users: &users, inputs: &inputs, targets: &targets, same_target: None };
 //! let first = model.train_batch(&batch, 1, &mut opt, &mut rng).unwrap().rec;
 //! for _ in 0..30 {
 //!     model.train_batch(&batch, 1, &mut opt, &mut rng).unwrap();
@@ -50,6 +50,10 @@ pub struct TrainBatch<'a> {
     pub inputs: &'a [&'a [usize]],
     /// The next item of each sample.
     pub targets: &'a [usize],
+    /// For a model that [wants them](Recommender::wants_same_target): for each sample the
+    /// input of another training sample with the same next item, drawn by the trainer
+    /// (DuoRec's supervised positives); `None` otherwise.
+    pub same_target: Option<&'a [&'a [usize]]>,
 }
 
 impl TrainBatch<'_> {
@@ -123,7 +127,7 @@ pub struct GroupSpec {
 ///
 /// Implemented by [`crate::MclrecModel`] (SASRec, CL4SRec and MCLRec with every schedule
 /// and ablation), [`crate::BprModel`], [`crate::Gru4RecModel`], [`crate::CaserModel`],
-/// [`crate::Bert4RecModel`] and [`crate::S3RecModel`].
+/// [`crate::Bert4RecModel`], [`crate::S3RecModel`] and [`crate::DuoRecModel`].
 pub trait Recommender<E: Element>: Send + Sync {
     /// The model's registry name (`mclrec`, `gru4rec`, ...).
     fn name(&self) -> &'static str;
@@ -146,6 +150,11 @@ pub trait Recommender<E: Element>: Send + Sync {
     /// Whether it scores a user by their row of a user table (BPR, Caser): then it knows
     /// only the users it was trained on, and cannot score a history alone.
     fn needs_known_user(&self) -> bool {
+        false
+    }
+
+    /// Whether its batches need [`TrainBatch::same_target`] (DuoRec).
+    fn wants_same_target(&self) -> bool {
         false
     }
 

@@ -326,7 +326,10 @@ fn a_one_element_operand_broadcasts_as_a_scalar() {
     // Rank 0 and an all-ones shape, below and above the parallel threshold.
     for shape in [vec![3, 5], vec![300, 257]] {
         let a = rand_t(&shape, 7);
-        for b in [Tensor::from_f64s(&[-1.5], &[]), Tensor::from_f64s(&[-1.5], &[1, 1])] {
+        for b in [
+            Tensor::from_f64s(&[-1.5], &[]),
+            Tensor::from_f64s(&[-1.5], &[1, 1]),
+        ] {
             let want: Vec<f64> = a.to_f64s().iter().map(|x| x * -1.5).collect();
             assert_eq!(a.mul(&b).to_f64s(), want, "{shape:?} times {:?}", b.shape());
             let want: Vec<f64> = a.to_f64s().iter().map(|x| x - -1.5).collect();

@@ -31,11 +31,13 @@ pub enum ModelKind {
     Cl4srec,
     /// MCLRec: the meta-optimisation schedule.
     Mclrec,
+    /// DuoRec (Qiu et al., WSDM'22): dropout views and same-target positives.
+    Duorec,
 }
 
 impl ModelKind {
     /// Every model, in the order of the paper's Table 3.
-    pub const ALL: [ModelKind; 8] = [
+    pub const ALL: [ModelKind; 9] = [
         ModelKind::Bpr,
         ModelKind::Gru4rec,
         ModelKind::Caser,
@@ -43,11 +45,12 @@ impl ModelKind {
         ModelKind::Bert4rec,
         ModelKind::S3recMip,
         ModelKind::Cl4srec,
+        ModelKind::Duorec,
         ModelKind::Mclrec,
     ];
 
     /// The model's name (`bpr`, `gru4rec`, `caser`, `sasrec`, `bert4rec`, `s3rec-mip`,
-    /// `cl4srec`, `mclrec`).
+    /// `cl4srec`, `duorec`, `mclrec`).
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Bpr => "bpr",
@@ -58,6 +61,7 @@ impl ModelKind {
             ModelKind::S3recMip => "s3rec-mip",
             ModelKind::Cl4srec => "cl4srec",
             ModelKind::Mclrec => "mclrec",
+            ModelKind::Duorec => "duorec",
         }
     }
 
@@ -169,6 +173,7 @@ const TRANSFORMERS: &[ModelKind] = &[
     ModelKind::Bert4rec,
     ModelKind::S3recMip,
     ModelKind::Cl4srec,
+    ModelKind::Duorec,
     ModelKind::Mclrec,
 ];
 
@@ -211,7 +216,7 @@ declare_settings! {
     /// Weights the model starts from (a checkpoint of this project, official safetensors
     /// or a PyTorch `.pth`); empty: a fresh initialisation.
     init: String, Scope::Run, default |_| String::new(), check any;
-    /// The model: bpr, gru4rec, caser, sasrec, bert4rec, s3rec-mip, cl4srec or mclrec.
+    /// The model: bpr, gru4rec, caser, sasrec, bert4rec, s3rec-mip, cl4srec, duorec or mclrec.
     model: ModelKind, Scope::Run, default |_| ModelKind::Mclrec, check any;
     /// MCLRec's per-batch schedule: three-step (the official code), two-stage (the
     /// paper's Algorithm 1) or joint (MCLRec-J).
@@ -230,10 +235,11 @@ declare_settings! {
     /// Adam learning rate of MCLRec's augmenters.
     lr_augmenter: f64, Scope::Models(&[ModelKind::Mclrec]), default |_| 1e-3, check positive;
     /// Weight of `L_cl1` (the paper's per-dataset value for MCLRec, Section 5.1.4; CL4SRec
-    /// 0.1, as DuoRec's `cl4srec.py`).
-    lambda: f64, Scope::Models(&[ModelKind::Cl4srec, ModelKind::Mclrec]),
+    /// 0.1, as DuoRec's `cl4srec.py`; DuoRec: of its contrastive term, `lmd_sem` 0.1 in its
+    /// `duorec.sh`).
+    lambda: f64, Scope::Models(&[ModelKind::Cl4srec, ModelKind::Duorec, ModelKind::Mclrec]),
         default |d| match d.model {
-            ModelKind::Cl4srec => 0.1,
+            ModelKind::Cl4srec | ModelKind::Duorec => 0.1,
             ModelKind::Mclrec => d.preset.weights().0,
             _ => 0.0,
         },
@@ -592,7 +598,7 @@ mod tests {
         let e = given(ModelKind::Caser, "lambda", "0.3").unwrap_err();
         assert_eq!(
             e,
-            "--lambda 0.3: caser does not use it (a setting of cl4srec, mclrec)"
+            "--lambda 0.3: caser does not use it (a setting of cl4srec, duorec, mclrec)"
         );
         assert!(given(ModelKind::Caser, "lambda", "0").is_ok());
         assert!(given(ModelKind::Bpr, "dropout", "0.2").is_err());

@@ -22,6 +22,7 @@ pub mod prepare;
 pub mod registry;
 pub mod run;
 pub mod run_dir;
+pub mod same_target;
 pub mod sampled_eval;
 mod sampler;
 pub mod settings;

@@ -3,9 +3,9 @@
 //! [`Recommender`].
 
 use mclrec_models::{
-    Bert4RecModel, Bert4RecSettings, BprModel, BprSettings, CaserModel, CaserSettings,
-    Gru4RecModel, Gru4RecSettings, LossKind, MclrecModel, MclrecSettings, MclrecVariant,
-    Recommender, S3RecModel, S3RecSettings, SasRecConfig,
+    Bert4RecModel, Bert4RecSettings, BprModel, BprSettings, CaserModel, CaserSettings, DuoRecModel,
+    DuoRecSettings, Gru4RecModel, Gru4RecSettings, LossKind, MclrecModel, MclrecSettings,
+    MclrecVariant, Recommender, S3RecModel, S3RecSettings, SasRecConfig,
 };
 
 use crate::config::{ModelKind, TrainConfig};
@@ -34,9 +34,12 @@ pub fn paper_defaults(kind: ModelKind) -> PaperDefaults {
         // RecBole's BERT4Rec.yaml: hidden and attention dropout 0.2.
         ModelKind::Bert4rec => (0.2, LossKind::Ce),
         // RecBole's S3Rec.yaml and MCLRec's official scripts: 0.5.
-        ModelKind::S3recMip | ModelKind::Sasrec | ModelKind::Cl4srec | ModelKind::Mclrec => {
-            (0.5, LossKind::Ce)
-        }
+        // DuoRec's duorec.sh: hidden and attention dropout 0.5.
+        ModelKind::S3recMip
+        | ModelKind::Sasrec
+        | ModelKind::Cl4srec
+        | ModelKind::Duorec
+        | ModelKind::Mclrec => (0.5, LossKind::Ce),
     };
     let max_len = match kind {
         ModelKind::Caser => CaserSettings::default().max_len,
@@ -147,6 +150,13 @@ pub fn build(config: &TrainConfig, n_users: usize, n_items: usize) -> Box<dyn Re
                 loss: config.loss,
             };
             Box::new(S3RecModel::new(transformer(config, n_items), &s, rng))
+        }
+        ModelKind::Duorec => {
+            let s = DuoRecSettings {
+                lambda: config.lambda,
+                loss: config.loss,
+            };
+            Box::new(DuoRecModel::new(transformer(config, n_items), &s, rng))
         }
         ModelKind::Sasrec | ModelKind::Cl4srec | ModelKind::Mclrec => {
             unreachable!("built above")

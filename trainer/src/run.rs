@@ -298,7 +298,7 @@ pub fn run(
                 RESUMABLE_CHANGES.join(", ")
             )));
         }
-        let Learner { model, opt } = &mut learner;
+        let Learner { model, opt, .. } = &mut learner;
         progress = checkpoint::load(&last_path, model.store_mut(), opt.named_mut())
             .map_err(RunError::Invalid)?;
         metrics_lines = if progress.history.is_empty() && progress.epoch > 0 {

@@ -63,7 +63,7 @@ proptest! {
         let path = std::env::temp_dir().join(format!("mclrec-ckpt-fuzz-{}.safetensors", std::process::id()));
         std::fs::write(&path, &bytes).unwrap();
         let mut learner = Learner::new(build_model(&config(), &data()), &config());
-        let Learner { model, opt } = &mut learner;
+        let Learner { model, opt, .. } = &mut learner;
         let _ = checkpoint::load(&path, model.store_mut(), opt.named_mut());
         let _ = checkpoint::stored_config(&path);
         let _ = checkpoint::stored_progress(&path);

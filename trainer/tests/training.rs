@@ -62,6 +62,7 @@ fn every_model_and_schedule_learns_the_planted_pattern() {
     for (model, schedule) in [
         (ModelKind::Sasrec, Schedule::ThreeStep),
         (ModelKind::Cl4srec, Schedule::ThreeStep),
+        (ModelKind::Duorec, Schedule::ThreeStep),
         (ModelKind::Mclrec, Schedule::ThreeStep),
         (ModelKind::Mclrec, Schedule::TwoStage),
         (ModelKind::Mclrec, Schedule::Joint),
@@ -307,7 +308,8 @@ fn classic(model: ModelKind, epochs: usize) -> TrainConfig {
         model,
         epochs,
         batch_size: 128,
-        lambda: 0.0,
+        // DuoRec's contrastive weight (its official lmd_sem); the others have none.
+        lambda: if model == ModelKind::Duorec { 0.1 } else { 0.0 },
         beta: 0.0,
         dropout: paper.dropout,
         loss: paper.loss,
@@ -355,14 +357,17 @@ fn every_classic_baseline_learns_the_planted_pattern() {
 }
 
 #[test]
-fn every_classic_baseline_resumes_to_the_numbers_of_an_uninterrupted_run() {
+fn every_baseline_resumes_to_the_numbers_of_an_uninterrupted_run() {
     let data = planted();
+    // DuoRec too: its same-target partners are drawn from the batch's stream, so a resumed
+    // epoch draws the same ones.
     for model in [
         ModelKind::Bpr,
         ModelKind::Gru4rec,
         ModelKind::Caser,
         ModelKind::Bert4rec,
         ModelKind::S3recMip,
+        ModelKind::Duorec,
     ] {
         // S3-Rec: one pre-training epoch, then fine-tuning.
         let cfg = |epochs| TrainConfig {
