@@ -26,7 +26,7 @@ use rand::RngCore;
 use crate::losses::info_nce;
 use crate::next_item::{draw_negatives, next_item_loss, LossKind};
 use crate::recommender::{
-    real_items, represent, scalar, single_group, BatchLosses, GroupSpec, NonFiniteLoss, Optimisers,
+    encoder_scores, scalar, single_group, BatchLosses, GroupSpec, NonFiniteLoss, Optimisers,
     TrainBatch,
 };
 use crate::{Bound, Dropouts, Recommender, SasRecConfig, SasRecEncoder, SeqBatch};
@@ -162,15 +162,7 @@ impl<E: Element> Recommender<E> for DuoRecModel<E> {
     }
 
     fn scores(&self, _users: &[usize], inputs: &[&[usize]]) -> Tensor<E> {
-        let enc = &self.encoder;
-        represent(&self.store, inputs, |p, b| {
-            enc.forward(p, b, &mut enc.dropouts(None))
-        })
-        .matmul_t(
-            &real_items(&self.store, enc.item_embedding, self.n_items()),
-            false,
-            true,
-        )
+        encoder_scores(&self.store, &self.encoder, inputs)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::augment::two_views;
 use crate::losses::{info_nce, MclrecLosses, MclrecWeights};
 use crate::next_item::{draw_negatives, next_item_loss, LossKind};
 use crate::recommender::{
-    real_items, represent, scalar, BatchLosses, GroupSpec, NonFiniteLoss, Optimisers, TrainBatch,
+    encoder_scores, scalar, BatchLosses, GroupSpec, NonFiniteLoss, Optimisers, TrainBatch,
 };
 use crate::{Mclrec, Recommender, SasRecConfig, SeqBatch};
 
@@ -363,14 +363,6 @@ impl<E: Element> Recommender<E> for MclrecModel<E> {
     }
 
     fn scores(&self, _users: &[usize], inputs: &[&[usize]]) -> Tensor<E> {
-        let enc = &self.net.encoder;
-        represent(&self.net.store, inputs, |p, b| {
-            enc.forward(p, b, &mut enc.dropouts(None))
-        })
-        .matmul_t(
-            &real_items(&self.net.store, enc.item_embedding, self.n_items()),
-            false,
-            true,
-        )
+        encoder_scores(&self.net.store, &self.net.encoder, inputs)
     }
 }

@@ -267,6 +267,23 @@ pub(crate) fn represent<E: Element>(
     represent(&p, &SeqBatch::new(inputs)).value()
 }
 
+/// The scores `[n, n_items]` of a causal encoder's models (SASRec, CL4SRec, MCLRec, S3-Rec
+/// fine-tuned, DuoRec): each sequence's representation against every real item's row.
+pub(crate) fn encoder_scores<E: Element>(
+    store: &ParamStore<E>,
+    enc: &crate::SasRecEncoder,
+    inputs: &[&[usize]],
+) -> Tensor<E> {
+    represent(store, inputs, |p, b| {
+        enc.forward(p, b, &mut enc.dropouts(None))
+    })
+    .matmul_t(
+        &real_items(store, enc.item_embedding, enc.config.n_real_items()),
+        false,
+        true,
+    )
+}
+
 /// The rows of the real items (`1..=n_items`) of an item table.
 pub(crate) fn real_items<E: Element>(
     store: &ParamStore<E>,

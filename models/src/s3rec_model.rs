@@ -10,8 +10,8 @@ use crate::bert4rec_model::with_mask_row;
 use crate::cloze::{mask_items, whole_sequences};
 use crate::next_item::{draw_negatives, next_item_loss, LossKind};
 use crate::recommender::{
-    real_items, represent, single_group, BatchLosses, EpochRole, GroupSpec, NonFiniteLoss,
-    Optimisers, TrainBatch,
+    encoder_scores, single_group, BatchLosses, EpochRole, GroupSpec, NonFiniteLoss, Optimisers,
+    TrainBatch,
 };
 use crate::{Recommender, S3RecMip, SasRecConfig, SasRecEncoder, SeqBatch};
 
@@ -144,14 +144,6 @@ impl<E: Element> Recommender<E> for S3RecModel<E> {
     }
 
     fn scores(&self, _users: &[usize], inputs: &[&[usize]]) -> Tensor<E> {
-        let enc = &self.causal;
-        represent(&self.store, inputs, |p, b| {
-            enc.forward(p, b, &mut enc.dropouts(None))
-        })
-        .matmul_t(
-            &real_items(&self.store, enc.item_embedding, self.n_items()),
-            false,
-            true,
-        )
+        encoder_scores(&self.store, &self.causal, inputs)
     }
 }

@@ -40,6 +40,25 @@ fn blocks(order: &[usize], layout: &SeqLayout, h: usize) -> Vec<Range<usize>> {
     out
 }
 
+/// Each block with its rows of two per-sequence scratch buffers (`H` and `3H` wide).
+type BlockPart<'a, E> = (Range<usize>, &'a mut [E], &'a mut [E]);
+
+fn block_parts<'a, E>(
+    blocks: &[Range<usize>],
+    h: usize,
+    mut narrow: &'a mut [E],
+    mut wide: &'a mut [E],
+) -> Vec<BlockPart<'a, E>> {
+    let mut parts = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        let (n0, n1) = std::mem::take(&mut narrow).split_at_mut(b.len() * h);
+        let (w0, w1) = std::mem::take(&mut wide).split_at_mut(b.len() * 3 * h);
+        parts.push((b.clone(), n0, w0));
+        (narrow, wide) = (n1, w1);
+    }
+    parts
+}
+
 /// `C = A W^T` (`beta = 0`) or `C += A W` (`beta = 1`, `transpose` false) for the first
 /// `m` rows of `a`: `A` `[m, k]`, `w` `[3H, H]`.
 ///
@@ -107,55 +126,48 @@ pub(super) fn gru_recurrence<E: Element>(
     let mut states = super::output::<E>(rows * h);
     let mut saved = super::output::<E>(rows * 4 * h);
     let (sp, vp) = (SendPtr(states.as_mut_ptr()), SendPtr(saved.as_mut_ptr()));
-    let blocks = blocks(order, layout, h);
     // One state and one product buffer per block, cut from two pooled allocations.
     let mut state = super::zeros::<E>(order.len() * h);
     let mut gh = super::output::<E>(order.len() * 3 * h);
-    let mut parts = Vec::with_capacity(blocks.len());
-    let (mut st, mut gr) = (&mut state[..], &mut gh[..]);
-    for b in &blocks {
-        let (s0, s1) = st.split_at_mut(b.len() * h);
-        let (g0, g1) = gr.split_at_mut(b.len() * 3 * h);
-        parts.push((b.clone(), s0, g0));
-        (st, gr) = (s1, g1);
-    }
-    parts.into_par_iter().for_each(|(block, hs, gh)| {
-        let (sp, vp) = (&sp, &vp);
-        let seqs = &order[block];
-        let longest = seqs.first().map_or(0, |&s| layout.range(s).len());
-        let mut active = seqs.len();
-        for t in 0..longest {
-            while active > 0 && layout.range(seqs[active - 1]).len() <= t {
-                active -= 1;
-            }
-            // SAFETY: hs holds seqs.len() >= active rows of H, gh of 3H.
-            unsafe { product(active, hs.as_ptr(), wv.as_ptr(), h, true, gh.as_mut_ptr()) };
-            for (i, &s) in seqs[..active].iter().enumerate() {
-                let row = layout.range(s).start + t;
-                let g_in = &giv[row * 3 * h..(row + 1) * 3 * h];
-                let g_h = &gh[i * 3 * h..(i + 1) * 3 * h];
-                // SAFETY: `row` belongs to sequence s, which only this task computes.
-                let (out, keep) = unsafe {
-                    (
-                        std::slice::from_raw_parts_mut(sp.0.add(row * h), h),
-                        std::slice::from_raw_parts_mut(vp.0.add(row * 4 * h), 4 * h),
-                    )
-                };
-                let state = &mut hs[i * h..(i + 1) * h];
-                for j in 0..h {
-                    let b = |k: usize| bv.map_or(E::zero(), |b| b[k * h + j]);
-                    let r = sigmoid(g_in[j] + (g_h[j] + b(0)));
-                    let z = sigmoid(g_in[h + j] + (g_h[h + j] + b(1)));
-                    let gh_n = g_h[2 * h + j] + b(2);
-                    let n = (g_in[2 * h + j] + r * gh_n).tanh();
-                    let next = n + z * (state[j] - n);
-                    state[j] = next;
-                    out[j] = next;
-                    (keep[j], keep[h + j], keep[2 * h + j], keep[3 * h + j]) = (r, z, n, gh_n);
+    block_parts(&blocks(order, layout, h), h, &mut state, &mut gh)
+        .into_par_iter()
+        .for_each(|(block, hs, gh)| {
+            let (sp, vp) = (&sp, &vp);
+            let seqs = &order[block];
+            let longest = seqs.first().map_or(0, |&s| layout.range(s).len());
+            let mut active = seqs.len();
+            for t in 0..longest {
+                while active > 0 && layout.range(seqs[active - 1]).len() <= t {
+                    active -= 1;
+                }
+                // SAFETY: hs holds seqs.len() >= active rows of H, gh of 3H.
+                unsafe { product(active, hs.as_ptr(), wv.as_ptr(), h, true, gh.as_mut_ptr()) };
+                for (i, &s) in seqs[..active].iter().enumerate() {
+                    let row = layout.range(s).start + t;
+                    let g_in = &giv[row * 3 * h..(row + 1) * 3 * h];
+                    let g_h = &gh[i * 3 * h..(i + 1) * 3 * h];
+                    // SAFETY: `row` belongs to sequence s, which only this task computes.
+                    let (out, keep) = unsafe {
+                        (
+                            std::slice::from_raw_parts_mut(sp.0.add(row * h), h),
+                            std::slice::from_raw_parts_mut(vp.0.add(row * 4 * h), 4 * h),
+                        )
+                    };
+                    let state = &mut hs[i * h..(i + 1) * h];
+                    for j in 0..h {
+                        let b = |k: usize| bv.map_or(E::zero(), |b| b[k * h + j]);
+                        let r = sigmoid(g_in[j] + (g_h[j] + b(0)));
+                        let z = sigmoid(g_in[h + j] + (g_h[h + j] + b(1)));
+                        let gh_n = g_h[2 * h + j] + b(2);
+                        let n = (g_in[2 * h + j] + r * gh_n).tanh();
+                        let next = n + z * (state[j] - n);
+                        state[j] = next;
+                        out[j] = next;
+                        (keep[j], keep[h + j], keep[2 * h + j], keep[3 * h + j]) = (r, z, n, gh_n);
+                    }
                 }
             }
-        }
-    });
+        });
     (
         Tensor::from_buffer(states, &[rows, h]),
         Tensor::from_buffer(saved, &[rows, 4 * h]),
@@ -181,72 +193,66 @@ pub(super) fn gru_recurrence_backward<E: Element>(
     let mut dgi = super::output::<E>(rows * 3 * h);
     let mut dgh = super::output::<E>(rows * 3 * h);
     let (ip, hp) = (SendPtr(dgi.as_mut_ptr()), SendPtr(dgh.as_mut_ptr()));
-    let blocks = blocks(order, layout, h);
     // Per block: the state's gradient (prefix layout) and this step's dgh rows.
     let mut dstate = super::zeros::<E>(order.len() * h);
     let mut step = super::output::<E>(order.len() * 3 * h);
-    let mut parts = Vec::with_capacity(blocks.len());
-    let (mut st, mut sr) = (&mut dstate[..], &mut step[..]);
-    for b in &blocks {
-        let (s0, s1) = st.split_at_mut(b.len() * h);
-        let (r0, r1) = sr.split_at_mut(b.len() * 3 * h);
-        parts.push((b.clone(), s0, r0));
-        (st, sr) = (s1, r1);
-    }
     let one = E::one();
-    parts.into_par_iter().for_each(|(block, dh, dstep)| {
-        let (ip, hp) = (&ip, &hp);
-        let seqs = &order[block];
-        let longest = seqs.first().map_or(0, |&s| layout.range(s).len());
-        for t in (0..longest).rev() {
-            let active = seqs
-                .iter()
-                .take_while(|&&s| layout.range(s).len() > t)
-                .count();
-            for (i, &s) in seqs[..active].iter().enumerate() {
-                let row = layout.range(s).start + t;
-                let keep = &svv[row * 4 * h..(row + 1) * 4 * h];
-                // SAFETY: `row` belongs to sequence s, which only this task computes.
-                let (di, dg) = unsafe {
-                    (
-                        std::slice::from_raw_parts_mut(ip.0.add(row * 3 * h), 3 * h),
-                        std::slice::from_raw_parts_mut(hp.0.add(row * 3 * h), 3 * h),
+    block_parts(&blocks(order, layout, h), h, &mut dstate, &mut step)
+        .into_par_iter()
+        .for_each(|(block, dh, dstep)| {
+            let (ip, hp) = (&ip, &hp);
+            let seqs = &order[block];
+            let longest = seqs.first().map_or(0, |&s| layout.range(s).len());
+            for t in (0..longest).rev() {
+                let active = seqs
+                    .iter()
+                    .take_while(|&&s| layout.range(s).len() > t)
+                    .count();
+                for (i, &s) in seqs[..active].iter().enumerate() {
+                    let row = layout.range(s).start + t;
+                    let keep = &svv[row * 4 * h..(row + 1) * 4 * h];
+                    // SAFETY: `row` belongs to sequence s, which only this task computes.
+                    let (di, dg) = unsafe {
+                        (
+                            std::slice::from_raw_parts_mut(ip.0.add(row * 3 * h), 3 * h),
+                            std::slice::from_raw_parts_mut(hp.0.add(row * 3 * h), 3 * h),
+                        )
+                    };
+                    let ds = &mut dstep[i * 3 * h..(i + 1) * 3 * h];
+                    let d_state = &mut dh[i * h..(i + 1) * h];
+                    for j in 0..h {
+                        let (r, z, n, gh_n) =
+                            (keep[j], keep[h + j], keep[2 * h + j], keep[3 * h + j]);
+                        let h_prev = if t == 0 {
+                            E::zero()
+                        } else {
+                            stv[(row - 1) * h + j]
+                        };
+                        let d = d_state[j] + gv[row * h + j];
+                        let dn = d * (one - z);
+                        let dz = d * (h_prev - n);
+                        let da_n = dn * (one - n * n);
+                        let da_z = dz * z * (one - z);
+                        let da_r = da_n * gh_n * r * (one - r);
+                        (di[j], di[h + j], di[2 * h + j]) = (da_r, da_z, da_n);
+                        (ds[j], ds[h + j], ds[2 * h + j]) = (da_r, da_z, da_n * r);
+                        d_state[j] = d * z;
+                    }
+                    dg.copy_from_slice(ds);
+                }
+                // SAFETY: dstep holds active rows of 3H, dh of H.
+                unsafe {
+                    product(
+                        active,
+                        dstep.as_ptr(),
+                        wv.as_ptr(),
+                        h,
+                        false,
+                        dh.as_mut_ptr(),
                     )
                 };
-                let ds = &mut dstep[i * 3 * h..(i + 1) * 3 * h];
-                let d_state = &mut dh[i * h..(i + 1) * h];
-                for j in 0..h {
-                    let (r, z, n, gh_n) = (keep[j], keep[h + j], keep[2 * h + j], keep[3 * h + j]);
-                    let h_prev = if t == 0 {
-                        E::zero()
-                    } else {
-                        stv[(row - 1) * h + j]
-                    };
-                    let d = d_state[j] + gv[row * h + j];
-                    let dn = d * (one - z);
-                    let dz = d * (h_prev - n);
-                    let da_n = dn * (one - n * n);
-                    let da_z = dz * z * (one - z);
-                    let da_r = da_n * gh_n * r * (one - r);
-                    (di[j], di[h + j], di[2 * h + j]) = (da_r, da_z, da_n);
-                    (ds[j], ds[h + j], ds[2 * h + j]) = (da_r, da_z, da_n * r);
-                    d_state[j] = d * z;
-                }
-                dg.copy_from_slice(ds);
             }
-            // SAFETY: dstep holds active rows of 3H, dh of H.
-            unsafe {
-                product(
-                    active,
-                    dstep.as_ptr(),
-                    wv.as_ptr(),
-                    h,
-                    false,
-                    dh.as_mut_ptr(),
-                )
-            };
-        }
-    });
+        });
     (
         Tensor::from_buffer(dgi, &[rows, 3 * h]),
         Tensor::from_buffer(dgh, &[rows, 3 * h]),
