@@ -407,6 +407,24 @@ impl<E: Element> GradSink<'_, E> {
             Some(prev) => prev.add(&g),
         });
     }
+
+    /// Adds the rows `rows` at the rows `idx` of `v`'s gradient (`[n_rows, cols]`; an
+    /// embedding lookup's backward): into the gradient in place when one is there already,
+    /// else as a scatter into zeros. The same numbers as
+    /// `add(v, rows.scatter_add_rows(idx, n_rows))`, without a table-sized scatter and sum.
+    pub fn add_rows(&mut self, v: NodeId, rows: &Tensor<E>, idx: &[usize], n_rows: usize) {
+        if !self.nodes[v.0].requires_grad {
+            return;
+        }
+        let slot = &mut self.grads[v.0];
+        *slot = Some(match slot.take() {
+            None => rows.scatter_add_rows(idx, n_rows),
+            Some(mut prev) => {
+                prev.add_rows(rows, idx);
+                prev
+            }
+        });
+    }
 }
 
 /// The gradients of one backward pass: by leaf [`Var`] and by parameter.

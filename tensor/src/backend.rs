@@ -250,6 +250,10 @@ pub trait FusedBackend<E: Element>: Backend<E> {
     fn scatter_add_rows(&self, src: &Tensor<E>, idx: &[usize], n_rows: usize) -> Tensor<E> {
         composed::scatter_add_rows(src, idx, n_rows)
     }
+    /// `dst[idx[i]] += src[i]` in place (see [`Tensor::add_rows`]).
+    fn add_rows(&self, dst: &mut Tensor<E>, src: &Tensor<E>, idx: &[usize]) {
+        *dst = dst.add(&composed::scatter_add_rows(src, idx, dst.shape()[0]));
+    }
     /// The `k` largest entries of each row (last axis), in descending order, with indices.
     fn topk_rows(&self, x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
         composed::topk_rows(x, k)

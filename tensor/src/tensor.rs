@@ -809,6 +809,37 @@ impl<E: Element> Tensor<E> {
         );
         self.backend().scatter_add_rows(self, idx, n_rows)
     }
+    /// `self[idx[i]] += src[i]` in place (`self`: `[n_rows, cols]`, `src`: `[idx.len(),
+    /// cols]`): what `*self = self.add(&src.scatter_add_rows(idx, n_rows))` computes, to the
+    /// bit on the CPU (the rows of a repeated index are summed in order first, as the scatter
+    /// does), without the `[n_rows, cols]` scatter or a new tensor. An embedding's gradient
+    /// arriving where a dense one (the item scores', a regulariser's) already is.
+    ///
+    /// ```
+    /// use mclrec_tensor::Tensor;
+    /// let mut g = Tensor::<f64>::from_f64s(&[1.0, 1.0, 2.0, 2.0, 3.0, 3.0], &[3, 2]);
+    /// let rows = Tensor::from_f64s(&[0.5, 0.5, 10.0, 20.0, 0.25, 0.25], &[3, 2]);
+    /// g.add_rows(&rows, &[2, 0, 2]);
+    /// assert_eq!(g.to_f64s(), [11.0, 21.0, 2.0, 2.0, 3.75, 3.75]);
+    /// ```
+    ///
+    /// # Panics
+    /// If the shapes disagree or an index is out of range.
+    pub fn add_rows(&mut self, src: &Self, idx: &[usize]) {
+        assert!(
+            self.rank() == 2 && src.rank() == 2 && src.shape()[1] == self.shape()[1],
+            "add_rows: [n, cols] rows into [rows, cols], got {:?} into {:?}",
+            src.shape(),
+            self.shape()
+        );
+        assert_eq!(src.shape()[0], idx.len(), "add_rows: one index per row");
+        let n_rows = self.shape()[0];
+        assert!(
+            idx.iter().all(|&i| i < n_rows),
+            "add_rows: index out of range"
+        );
+        self.backend().add_rows(self, src, idx)
+    }
     /// `torch.gather(self, axis, idx)`: `idx` (given with its shape `idx_shape`, equal to
     /// `self`'s except along `axis`) picks an entry of `axis` for every output element.
     pub fn gather(&self, axis: usize, idx: &[usize], idx_shape: &[usize]) -> Self {

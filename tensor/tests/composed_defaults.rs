@@ -269,3 +269,22 @@ fn gru_recurrence_forward_and_backward() {
         assert_close(&dgh, &want_dgh, 1e-12, "gru dgh");
     }
 }
+
+#[test]
+fn add_rows_in_place_is_the_bits_of_adding_a_scatter() {
+    // f32, where the order of additions shows: repeated rows, rows looked up once, and rows
+    // not looked up (which must keep their value, not become value + 0).
+    let mut rng = ChaCha8Rng::seed_from_u64(50);
+    let dst = Tensor::<f32>::uniform(&[9, 5], -3.0, 3.0, &mut rng);
+    let src = Tensor::<f32>::uniform(&[12, 5], -1.0, 1.0, &mut rng);
+    let idx = [3, 0, 3, 8, 3, 1, 0, 7, 7, 3, 2, 8];
+    let want = dst.add(&composed::scatter_add_rows(&src, &idx, 9));
+    let mut got = dst.clone();
+    got.add_rows(&src, &idx);
+    assert_eq!(got.to_vec(), want.to_vec());
+    // The tensor it was cloned from is unchanged (copy on write).
+    assert_eq!(
+        dst.to_vec(),
+        Tensor::<f32>::uniform(&[9, 5], -3.0, 3.0, &mut ChaCha8Rng::seed_from_u64(50)).to_vec()
+    );
+}

@@ -564,6 +564,19 @@ fn gru_recurrence_with_gradients() {
 }
 
 #[test]
+fn add_rows_in_place() {
+    let Some(d) = gpu("add_rows") else { return };
+    let dst = randn(&[9, 5], 130);
+    let src = randn(&[6, 5], 131);
+    let idx = [3, 0, 3, 8, 3, 1];
+    let mut want = dst.clone();
+    want.add_rows(&src, &idx);
+    let mut got = dev(&dst, d);
+    got.add_rows(&dev(&src, d), &idx);
+    close("add_rows", &got, &want);
+}
+
+#[test]
 fn to_device_without_a_gpu_is_an_error() {
     // Runs everywhere: where cuda:0 is missing, moving a tensor there is the same error as
     // Device::cuda, not a panic.

@@ -23,11 +23,10 @@ impl<E: Element> Backward<E> for EmbeddingBackward {
         let g2 = g.reshape(&[g.numel().checked_div(d).unwrap_or(0), d]);
         // Dropping the padding lookups before the scatter (rather than zeroing the padding
         // row after it) keeps the whole pass on the tensor's device.
-        let gt = match &self.kept {
-            None => g2.scatter_add_rows(&self.idx, self.rows),
-            Some(pos) => g2.gather_rows(pos).scatter_add_rows(&self.idx, self.rows),
-        };
-        grads.add(self.table, gt);
+        match &self.kept {
+            None => grads.add_rows(self.table, &g2, &self.idx, self.rows),
+            Some(pos) => grads.add_rows(self.table, &g2.gather_rows(pos), &self.idx, self.rows),
+        }
     }
 }
 

@@ -35,6 +35,38 @@ pub(super) fn scatter_add_rows<E: Element>(
     Tensor::from_buffer(out, &[n_rows, cols])
 }
 
+/// `dst[idx[i]] += src[i]` in place, each distinct row's rows first summed in index order
+/// (`(0 + r_1) + r_2 ...`, the scatter's order) and then added once: the bits of
+/// `dst + scatter_add_rows(src, idx)`.
+pub(super) fn add_rows<E: Element>(dst: &mut Tensor<E>, src: &Tensor<E>, idx: &[usize]) {
+    let cols = src.shape()[1];
+    let s = src.as_slice();
+    // The positions by row, in index order within a row (a stable sort).
+    let mut by_row: Vec<usize> = (0..idx.len()).collect();
+    by_row.sort_by_key(|&k| idx[k]);
+    let d = dst.as_mut_slice();
+    let mut sum = vec![E::zero(); cols];
+    for group in by_row.chunk_by(|&a, &b| idx[a] == idx[b]) {
+        let row = &mut d[idx[group[0]] * cols..(idx[group[0]] + 1) * cols];
+        if let [k] = group {
+            // One lookup of the row: 0 + r = r exactly.
+            for (o, &v) in row.iter_mut().zip(&s[k * cols..(k + 1) * cols]) {
+                *o += v;
+            }
+            continue;
+        }
+        sum.fill(E::zero());
+        for &k in group {
+            for (a, &v) in sum.iter_mut().zip(&s[k * cols..(k + 1) * cols]) {
+                *a += v;
+            }
+        }
+        for (o, &v) in row.iter_mut().zip(&sum) {
+            *o += v;
+        }
+    }
+}
+
 pub(super) fn gather<E: Element>(
     x: &Tensor<E>,
     axis: usize,

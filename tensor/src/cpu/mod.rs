@@ -217,6 +217,9 @@ impl<E: Element> FusedBackend<E> for CpuBackend {
     fn scatter_add_rows(&self, src: &Tensor<E>, idx: &[usize], n_rows: usize) -> Tensor<E> {
         indexing::scatter_add_rows(src, idx, n_rows)
     }
+    fn add_rows(&self, dst: &mut Tensor<E>, src: &Tensor<E>, idx: &[usize]) {
+        indexing::add_rows(dst, src, idx)
+    }
     fn topk_rows(&self, x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
         indexing::topk_rows(x, k)
     }

@@ -125,6 +125,25 @@ pub(super) fn index_add<E: Element>(
     b.wrap(out, shape)
 }
 
+/// `dst[idx[i]] += src[i]` over rows, in place (atomics).
+pub(super) fn add_rows<E: Element>(
+    b: &CudaBackend,
+    dst: &mut Tensor<E>,
+    src: &Tensor<E>,
+    idx: &[usize],
+) {
+    let (n_rows, cols) = (dst.shape()[0], dst.shape()[1]);
+    launch_indexed(
+        b,
+        "index_add",
+        src,
+        idx,
+        super::buf_mut(dst),
+        [1, n_rows, idx.len(), cols],
+        false,
+    );
+}
+
 /// `y[i] = x[base + sum_d coord_d(i) * strides[d]]` over the output `dims`.
 fn strided_copy<E: Element>(
     b: &CudaBackend,

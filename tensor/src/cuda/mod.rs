@@ -23,7 +23,7 @@
 //! | `layer_norm_backward`     | native (`layer_norm_bwd_dx`; `layer_norm_bwd_params` in row chunks, then `reduce`) |
 //! | `dropout`                 | native (`dropout`, the CPU's hash bit for bit)            |
 //! | `gather_rows`, `index_select`, `gather` | native (`index_select`)                     |
-//! | `scatter_add_rows`, `scatter_add` | native (`index_add`, atomics)                     |
+//! | `scatter_add_rows`, `scatter_add`, `add_rows` | native (`index_add`, atomics; `add_rows` into the tensor in place) |
 //! | `broadcast_to`, `permute`, `narrow` | native (`strided_copy`)                         |
 //! | `concat`                  | native (`concat_block`, one launch per input)             |
 //! | `masked_fill`             | native (`masked_fill`)                                    |
@@ -552,6 +552,9 @@ impl<E: Element> FusedBackend<E> for CudaBackend {
     fn scatter_add_rows(&self, src: &Tensor<E>, idx: &[usize], n_rows: usize) -> Tensor<E> {
         let cols = src.shape()[1];
         indexing::index_add(self, src, idx, &[n_rows, cols], 0, false)
+    }
+    fn add_rows(&self, dst: &mut Tensor<E>, src: &Tensor<E>, idx: &[usize]) {
+        indexing::add_rows(self, dst, src, idx)
     }
     fn topk_rows(&self, x: &Tensor<E>, k: usize) -> (Tensor<E>, Vec<usize>) {
         indexing::topk_rows(self, x, k)
