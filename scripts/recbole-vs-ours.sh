@@ -38,6 +38,7 @@ sasrec|sasrec|--model sasrec
 bert4rec|bert4rec|--model bert4rec
 s3rec-mip|s3rec-mip|--model s3rec-mip
 cl4srec||--model cl4srec
+duorec||--model duorec
 mclrec||--model mclrec"
 
 recbole_keys=$(echo "$models" | cut -d'|' -f2 | grep -v '^$' | paste -sd, -)
