@@ -203,11 +203,12 @@ pub(super) fn gru_recurrence_backward<E: Element>(
             let (ip, hp) = (&ip, &hp);
             let seqs = &order[block];
             let longest = seqs.first().map_or(0, |&s| layout.range(s).len());
+            // Going back in time the active prefix only grows (sorted longest first).
+            let mut active = 0;
             for t in (0..longest).rev() {
-                let active = seqs
-                    .iter()
-                    .take_while(|&&s| layout.range(s).len() > t)
-                    .count();
+                while active < seqs.len() && layout.range(seqs[active]).len() > t {
+                    active += 1;
+                }
                 for (i, &s) in seqs[..active].iter().enumerate() {
                     let row = layout.range(s).start + t;
                     let keep = &svv[row * 4 * h..(row + 1) * 4 * h];
